@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project's virtual environment at .venv from the lock file.
+# Idempotent and quiet when nothing changed; used by scripts/run and scripts/test.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+py="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating virtual environment at .venv" >&2
+  "$py" -m venv .venv
+fi
+stamp=.venv/.lock-stamp
+want="$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-64)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "==> installing locked dependencies into .venv" >&2
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
+  .venv/bin/uv pip sync --quiet --python .venv/bin/python requirements.lock
+  .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
+  echo "$want" > "$stamp"
+fi

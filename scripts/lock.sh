@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Re-resolve requirements.lock from pyproject.toml (run after changing dependencies).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+uv="${UV:-.venv/bin/uv}"
+"$uv" pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
+  --quiet -o requirements.lock
