@@ -1,0 +1,80 @@
+"""One module per NIP-47 method, like Alby Hub's nip47/controllers/.
+
+Each module has `handle(ctx, params) -> result dict` and raises NwcError to answer with an
+error. Modules are imported by name only when their method is called, so a get_balance
+never loads pydantic or the payment code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any, Protocol
+
+from signer_core.state import Connection, LedgerEntry, WalletState
+from signer_core.wallets.base import Wallet
+
+# Methods served by this signer (the wallet backend may support fewer).
+IMPLEMENTED = (
+    "pay_invoice",
+    "make_invoice",
+    "lookup_invoice",
+    "list_transactions",
+    "get_balance",
+    "get_info",
+    "get_budget",
+)
+# Methods answered by the signer itself, whatever the backend.
+SIGNER_METHODS = frozenset({"get_budget"})
+# Requests whose reply is stored in the ledger: repeating them must not repeat their effect.
+LEDGERED = frozenset({"pay_invoice", "make_invoice"})
+
+
+@dataclass
+class MethodContext:
+    state: WalletState
+    connection: Connection
+    wallet: Wallet
+    request_id: str
+    now: int
+    # Seal and compare-and-swap the state now (claim before money moves). Raises
+    # VersionConflict; the pipeline then re-runs the request on the fresh state.
+    commit: Callable[[], None]
+    # this request's ledger record, inserted into the state by a claim or by the pipeline
+    entry: LedgerEntry | None = None
+    # (notification_type, transaction) pairs to publish to the wallet's connections
+    notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def available_methods(self) -> list[str]:
+        return available_methods(self.connection, self.wallet.methods)
+
+    def available_notifications(self) -> list[str]:
+        return available_notifications(self.connection, self.wallet.notifications)
+
+
+def available_methods(connection: Connection, wallet_methods: frozenset[str]) -> list[str]:
+    """Methods this connection may call on this backend, in a stable order."""
+    granted = set(connection.methods) | {"get_info", "get_budget"}
+    served = set(wallet_methods) | SIGNER_METHODS
+    return [m for m in IMPLEMENTED if m in granted and m in served]
+
+
+def available_notifications(
+    connection: Connection, wallet_notifications: frozenset[str]
+) -> list[str]:
+    if "notifications" not in connection.methods:
+        return []
+    return sorted(wallet_notifications)
+
+
+class MethodHandler(Protocol):
+    def __call__(self, ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def load(method: str) -> MethodHandler:
+    """The handler of an implemented method (never imports an arbitrary module name)."""
+    if method not in IMPLEMENTED:
+        raise KeyError(method)
+    handler: MethodHandler = import_module(f"signer_core.methods.{method}").handle
+    return handler

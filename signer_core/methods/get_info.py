@@ -1,0 +1,21 @@
+"""get_info: who this wallet is and what this connection may do with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from signer_core.methods import MethodContext
+
+
+def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
+    info = ctx.wallet.get_info()
+    return {
+        "alias": str(info.get("alias", "nwc-signer")),
+        "color": str(info.get("color", "#f7931a")),
+        "pubkey": ctx.connection.service_pubkey,
+        "network": str(info.get("network", "mainnet")),
+        "block_height": int(info.get("block_height", 0)),
+        "block_hash": str(info.get("block_hash", "")),
+        "methods": ctx.available_methods(),
+        "notifications": ctx.available_notifications(),
+    }

@@ -1,0 +1,20 @@
+"""make_invoice: a bolt11 the wallet will settle on a later invocation once it is paid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from signer_core.methods import MethodContext
+from signer_core.protocol.models import MakeInvoiceParams, parse_params
+
+
+def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
+    p = parse_params(MakeInvoiceParams, params)
+    tx = ctx.wallet.make_invoice(
+        amount_msat=p.amount,
+        description=p.description,
+        description_hash=p.description_hash.lower() if p.description_hash else None,
+        expiry=p.expiry,
+        metadata=p.metadata,
+    )
+    return tx.to_nip47()

@@ -1,0 +1,105 @@
+"""The wallet state that lives (encrypted) inside the sealed blob.
+
+Plain dataclasses with explicit to/from dict: pydantic costs ~200 ms to import on this
+machine, most of a cold request's budget, and this module is on every request's path.
+Everything that must change atomically with the balance lives here: connections, their
+budgets and usage, the request ledger and the backend's own state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+STATE_VERSION = 1
+
+Renewal = Literal["never", "daily", "weekly", "monthly", "yearly"]
+RENEWALS: tuple[Renewal, ...] = ("never", "daily", "weekly", "monthly", "yearly")
+
+
+@dataclass
+class Budget:
+    max_msat: int
+    renewal: Renewal = "monthly"
+
+
+@dataclass
+class Connection:
+    """One NWC connection: its client pubkey, permissions, budget and usage."""
+
+    id: str
+    name: str
+    client_pubkey: str
+    service_pubkey: str
+    methods: list[str]
+    created_at: int
+    budget: Budget | None = None
+    expires_at: int | None = None
+    last_used_at: int | None = None
+    # settled spending inside the current budget period; pending claims are added on top
+    spent_msat: int = 0
+    period_start: int = 0
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Connection:
+        data = dict(raw)
+        budget = data.pop("budget", None)
+        return cls(budget=Budget(**budget) if budget else None, **data)
+
+
+LedgerStatus = Literal["claimed", "done"]
+
+
+@dataclass
+class LedgerEntry:
+    """A request the wallet has acted on. Claimed before money moves, done with its reply."""
+
+    request_id: str
+    connection_id: str
+    method: str
+    status: LedgerStatus
+    created_at: int
+    updated_at: int
+    # pay_*: the backend's prepared payment (reference, amount, fee reserve, inputs)
+    payment: dict[str, Any] | None = None
+    # signed reply events, returned verbatim to duplicates of a done request
+    response_events: list[dict[str, Any]] | None = None
+    # where a late reply goes when a claimed payment is settled by a wake-up
+    client_pubkey: str = ""
+    scheme: str = "nip44_v2"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> LedgerEntry:
+        return cls(**raw)
+
+
+@dataclass
+class WalletState:
+    wallet_id: str
+    created_at: int
+    backend: str
+    mnemonic: str
+    seed_hex: str  # BIP-39 seed of `mnemonic`, cached: PBKDF2 per cold request is waste
+    backend_data: dict[str, Any] = field(default_factory=dict)
+    connections: dict[str, Connection] = field(default_factory=dict)
+    ledger: dict[str, LedgerEntry] = field(default_factory=dict)
+    version: int = STATE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> WalletState:
+        version = raw.get("version")
+        if version != STATE_VERSION:
+            raise ValueError(f"unsupported wallet state version {version!r}")
+        data = dict(raw)
+        data["connections"] = {
+            cid: Connection.from_dict(c) for cid, c in raw.get("connections", {}).items()
+        }
+        data["ledger"] = {rid: LedgerEntry.from_dict(e) for rid, e in raw.get("ledger", {}).items()}
+        return cls(**data)
+
+    def client_pubkeys(self) -> dict[str, str]:
+        """connection id -> client pubkey: what the vault wraps the data key for."""
+        return {cid: c.client_pubkey for cid, c in self.connections.items()}

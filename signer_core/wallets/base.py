@@ -1,0 +1,164 @@
+"""The wallet interface every backend implements (Cashu now, Spark and Ark later).
+
+In the spirit of Alby Hub's LNClient, but split so the pipeline can write a claim between
+"prepare" and "send": no money moves until the claim is durably stored (exactly-once).
+
+A wallet works on `data`, its own JSON-serialisable slice of the sealed state, and mutates
+it in place; the pipeline seals and writes it back with a compare-and-swap. A wallet never
+touches storage itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
+
+TxType = Literal["incoming", "outgoing"]
+TxState = Literal["pending", "settled", "expired", "failed", "accepted"]
+
+
+@dataclass
+class Transaction:
+    """A NIP-47 transaction object; amounts in millisatoshis, times in unix seconds."""
+
+    type: TxType
+    state: TxState
+    invoice: str
+    payment_hash: str
+    amount: int
+    fees_paid: int = 0
+    created_at: int = 0
+    description: str | None = None
+    description_hash: str | None = None
+    preimage: str | None = None
+    expires_at: int | None = None
+    settled_at: int | None = None
+    metadata: dict[str, Any] | None = None
+
+    def to_nip47(self) -> dict[str, Any]:
+        """The wire form: always carries invoice, payment_hash, amount, fees_paid, created_at."""
+        out = asdict(self)
+        return {k: v for k, v in out.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Transaction:
+        return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__ if k in raw})
+
+
+@dataclass
+class PreparedPayment:
+    """A quoted payment whose inputs are reserved in the wallet's state; no money moved yet.
+
+    Stored verbatim in the ledger's claim, so it must stay JSON-serialisable (`data`).
+    """
+
+    reference: str  # backend payment reference (Cashu melt quote id, Spark payment id)
+    invoice: str
+    payment_hash: str
+    amount_msat: int
+    fee_reserve_msat: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PreparedPayment:
+        return cls(**raw)
+
+
+@dataclass
+class PaymentOutcome:
+    """What the backend says happened to a payment."""
+
+    status: Literal["settled", "failed", "pending"]
+    preimage: str | None = None
+    fees_paid_msat: int = 0
+    message: str = ""
+
+
+@dataclass
+class SyncResult:
+    """Incoming payments settled since the last sync, and when to look again."""
+
+    received: list[Transaction] = field(default_factory=list)
+    wake_at: int | None = None
+
+
+@dataclass
+class WalletEnv:
+    """What a backend needs from outside its state: the seed, a clock, time limits."""
+
+    seed: bytes  # BIP-39 seed (64 bytes) of the wallet's mnemonic
+    now: int  # unix seconds, from the pipeline's clock
+    http_timeout: float = 10.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class Wallet(Protocol):
+    """One wallet backend. Raise signer_core.protocol.errors.NwcError for client-facing errors."""
+
+    kind: ClassVar[str]
+    methods: ClassVar[frozenset[str]]  # NIP-47 methods this backend serves
+    notifications: ClassVar[frozenset[str]]
+
+    def get_info(self) -> dict[str, Any]:
+        """alias/network/etc. for get_info (the pipeline adds methods and notifications)."""
+        ...
+
+    def get_balance_msat(self) -> int: ...
+
+    def make_invoice(
+        self,
+        *,
+        amount_msat: int,
+        description: str | None,
+        description_hash: str | None,
+        expiry: int | None,
+        metadata: dict[str, Any] | None,
+    ) -> Transaction: ...
+
+    def lookup_invoice(
+        self, *, payment_hash: str | None, invoice: str | None
+    ) -> Transaction | None: ...
+
+    def list_transactions(
+        self,
+        *,
+        from_time: int | None,
+        until: int | None,
+        limit: int,
+        offset: int,
+        unpaid: bool,
+        tx_type: TxType | None,
+    ) -> list[Transaction]:
+        """Newest first."""
+        ...
+
+    def prepare_payment(
+        self, *, invoice: str, amount_msat: int | None, request_id: str
+    ) -> PreparedPayment:
+        """Quote the payment and reserve its inputs in `data`. Raises NwcError
+        (INSUFFICIENT_BALANCE, PAYMENT_FAILED, OTHER) when it cannot be paid."""
+        ...
+
+    def send_payment(self, prepared: PreparedPayment) -> PaymentOutcome:
+        """Move the money. Must update `data` (spent inputs, change, tx log) for any outcome."""
+        ...
+
+    def reconcile_payment(self, prepared: PreparedPayment) -> PaymentOutcome | None:
+        """After a crash or a duplicate: ask the backend what became of a claimed payment and
+        apply it to `data`. None means the backend never saw it, so it is safe to send."""
+        ...
+
+    def cancel_payment(self, prepared: PreparedPayment) -> None:
+        """Release inputs reserved by prepare_payment (payment never sent)."""
+        ...
+
+    def needs_sync(self) -> bool:
+        """Cheap, offline: is anything pending that only the backend can settle?"""
+        ...
+
+    def sync(self) -> SyncResult:
+        """Settle what the backend settled (e.g. mint paid quotes); may use the network."""
+        ...
