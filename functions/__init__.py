@@ -1,0 +1,1 @@
+"""Thin per-platform entry points around signer_core.pipeline.handle_webhook."""
