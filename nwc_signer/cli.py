@@ -109,9 +109,7 @@ def cmd_connection_list(args: argparse.Namespace) -> int:
     if not conns:
         print("no connections; add one with `nwc-signer connection add`")
     for c in conns:
-        budget = (
-            f"{c.budget.max_msat // 1000} sat/{c.budget.renewal}" if c.budget else "no budget"
-        )
+        budget = f"{c.budget.max_msat // 1000} sat/{c.budget.renewal}" if c.budget else "no budget"
         expires = time.strftime("%Y-%m-%d", time.gmtime(c.expires_at)) if c.expires_at else "never"
         print(
             f"{c.id}  {c.name}  pubkey={c.service_pubkey}  {budget}  expires={expires}  "

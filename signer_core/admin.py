@@ -85,9 +85,7 @@ def add_connection(
 
 def find_connection(state: WalletState, key: str) -> Connection:
     """By id, name or wallet-service pubkey; raises KeyError with a clear message."""
-    matches = [
-        c for c in state.connections.values() if key in (c.id, c.name, c.service_pubkey)
-    ]
+    matches = [c for c in state.connections.values() if key in (c.id, c.name, c.service_pubkey)]
     if not matches:
         raise KeyError(f"no connection {key!r}")
     if len(matches) > 1:

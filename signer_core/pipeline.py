@@ -171,4 +171,3 @@ def _with_retries(attempt: Callable[[], WebhookResponse], config: SignerConfig) 
         except VersionConflict:
             log.info("state changed underneath; retrying", extra={"attempt": n + 1})
     raise Reject(409, "wallet state is busy; retry soon", retry_after=1)
-

@@ -101,9 +101,7 @@ def check_connection(conn: Connection, method: str, now: int) -> None:
     if conn.expires_at is not None and now >= conn.expires_at:
         raise NwcError(ErrorCode.UNAUTHORIZED, "this connection has expired")
     if method not in ALWAYS_ALLOWED and method not in conn.methods:
-        raise NwcError(
-            ErrorCode.RESTRICTED, f"this connection is not allowed to call {method}"
-        )
+        raise NwcError(ErrorCode.RESTRICTED, f"this connection is not allowed to call {method}")
 
 
 def budget_result(conn: Connection, ledger: dict[str, LedgerEntry], now: int) -> dict[str, object]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from signer_core import methods, policy
 from signer_core.methods import MethodContext
@@ -76,7 +76,8 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
 
     entry = state.ledger.get(event["id"])
     if entry is not None and entry.status == "done":
-        return WebhookResponse(200, list(entry.response_events or []), message="duplicate")
+        stored = cast(list[Event], list(entry.response_events or []))
+        return WebhookResponse(200, stored, message="duplicate")
     connection = state.connections.get(connection_id)
     if connection is None:  # a wrap without a connection: refuse rather than guess
         error = NwcError(ErrorCode.UNAUTHORIZED, "this connection no longer exists")
@@ -110,7 +111,8 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
         response = reply(method, error=exc)
     except PaymentPending as exc:
         session.commit()
-        raise Reject(409, f"payment in flight: {exc}", retry_after=deps.config.pending_retry_s)
+        retry = deps.config.pending_retry_s
+        raise Reject(409, f"payment in flight: {exc}", retry_after=retry) from None
 
     connection.last_used_at = now
     if method in methods.LEDGERED or entry is not None:
@@ -121,9 +123,7 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
     return WebhookResponse(200, events, wake_at=wake_at)
 
 
-def _check_new_request(
-    event: Event, method: str, connection: Any, deps: Deps, now: int
-) -> None:
+def _check_new_request(event: Event, method: str, connection: Any, deps: Deps, now: int) -> None:
     if method not in methods.IMPLEMENTED:
         raise NwcError(ErrorCode.NOT_IMPLEMENTED, f"method {method!r} is not supported")
     policy.check_connection(connection, method, now)
@@ -146,9 +146,7 @@ def _run(ctx: MethodContext, method: str, params: dict[str, Any], entry: LedgerE
 
 
 def _wallet_env(state: WalletState, deps: Deps, now: int) -> WalletEnv:
-    return WalletEnv(
-        seed=bytes.fromhex(state.seed_hex), now=now, config=deps.config.wallet_config
-    )
+    return WalletEnv(seed=bytes.fromhex(state.seed_hex), now=now, config=deps.config.wallet_config)
 
 
 def sync_wallet(ctx: MethodContext, wallet: Wallet) -> int | None:

@@ -41,9 +41,7 @@ def sign_delivery(body: bytes, watcher_secret: bytes, now: int) -> dict[str, str
     return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig.hex()}
 
 
-def verify_delivery(
-    headers: Mapping[str, str], body: bytes, watcher_pubkey: str, now: int
-) -> None:
+def verify_delivery(headers: Mapping[str, str], body: bytes, watcher_pubkey: str, now: int) -> None:
     """Raise WebhookAuthError unless the delivery is freshly signed by the watcher."""
     lower = {k.lower(): v for k, v in headers.items()}
     ts = lower.get(TIMESTAMP_HEADER, "")

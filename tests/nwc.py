@@ -108,8 +108,16 @@ class LocalWallet:
     @classmethod
     def create(cls, path: Path, mint_url: str) -> LocalWallet:
         code, out, err = run_cli(
-            "wallet", "create", "--data-dir", str(path), "--backend", "cashu",
-            "--mint-url", mint_url, "--relay", "ws://127.0.0.1:1",
+            "wallet",
+            "create",
+            "--data-dir",
+            str(path),
+            "--backend",
+            "cashu",
+            "--mint-url",
+            mint_url,
+            "--relay",
+            "ws://127.0.0.1:1",
         )
         assert code == 0, err
         phrase = out.split("Recovery phrase")[1].splitlines()[1].strip()
@@ -135,8 +143,12 @@ class LocalWallet:
 
     def deliver(self, event: Event, *, attempt: int = 1) -> WebhookResponse:
         body = json.dumps(
-            {"type": "request", "event": event, "relays": ["ws://127.0.0.1:1"],
-             "delivery": {"id": event["id"], "attempt": attempt}}
+            {
+                "type": "request",
+                "event": event,
+                "relays": ["ws://127.0.0.1:1"],
+                "delivery": {"id": event["id"], "attempt": attempt},
+            }
         ).encode()
         return self.deliver_body(body)
 

@@ -117,12 +117,16 @@ def test_insufficient_balance_and_budget(
     budget = reply(wallet, capped, "get_budget")["result"]
     assert budget["total_budget"] == 30_000 and budget["used_budget"] == 0
     assert budget["renewal_period"] == "daily" and budget["renews_at"] > time.time()
-    too_much = reply(wallet, capped, "pay_invoice", {"invoice": other_invoice(tmp_path, mint_url, 40)})
+    too_much = reply(
+        wallet, capped, "pay_invoice", {"invoice": other_invoice(tmp_path, mint_url, 40)}
+    )
     assert too_much["error"]["code"] == "QUOTA_EXCEEDED", too_much
     assert reply(wallet, capped, "get_balance")["result"]["balance"] == 100_000
 
     rich = wallet.add_app(name="rich")
-    poor = reply(wallet, rich, "pay_invoice", {"invoice": other_invoice(tmp_path / "b", mint_url, 500)})
+    poor = reply(
+        wallet, rich, "pay_invoice", {"invoice": other_invoice(tmp_path / "b", mint_url, 500)}
+    )
     assert poor["error"]["code"] == "INSUFFICIENT_BALANCE", poor
     assert reply(wallet, rich, "get_balance")["result"]["balance"] == 100_000
 
@@ -218,7 +222,11 @@ def test_unknown_and_restricted_methods(wallet: LocalWallet) -> None:
     assert reply(wallet, reader, "pay_keysend", {})["error"]["code"] == "NOT_IMPLEMENTED"
     restricted = reply(wallet, reader, "make_invoice", {"amount": 1000})
     assert restricted["error"]["code"] == "RESTRICTED"
-    assert reply(wallet, reader, "get_info")["result"]["methods"] == ["get_balance", "get_info", "get_budget"]
+    assert reply(wallet, reader, "get_info")["result"]["methods"] == [
+        "get_balance",
+        "get_info",
+        "get_budget",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -234,7 +242,9 @@ def test_unknown_and_restricted_methods(wallet: LocalWallet) -> None:
         ("list_transactions", {"limit": 0}),
     ],
 )
-def test_bad_params_get_a_useful_error(wallet: LocalWallet, app: App, method: str, params: dict) -> None:
+def test_bad_params_get_a_useful_error(
+    wallet: LocalWallet, app: App, method: str, params: dict
+) -> None:
     out = reply(wallet, app, method, params)
     assert out["error"]["code"] in ("OTHER", "NOT_FOUND")
     assert len(out["error"]["message"]) > 10
@@ -290,9 +300,12 @@ def test_list_transactions_newest_first(wallet: LocalWallet, app: App) -> None:
     assert len(settled_only) == 2
     everything = reply(wallet, app, "list_transactions", {"unpaid": True})["result"]["transactions"]
     assert len(everything) == 3
-    assert reply(wallet, app, "list_transactions", {"limit": 1, "offset": 1})["result"][
-        "transactions"
-    ][0]["amount"] == 10_000
+    assert (
+        reply(wallet, app, "list_transactions", {"limit": 1, "offset": 1})["result"][
+            "transactions"
+        ][0]["amount"]
+        == 10_000
+    )
 
 
 def test_tampered_state_is_refused_with_a_clear_error(wallet: LocalWallet, app: App) -> None:

@@ -1,10 +1,10 @@
 """The local data folder: config, secrets (0600) and the sealed state.
 
-    DIR/config.json           wallet id, backend, watcher pubkey, relays (no secrets)
-    DIR/secrets/root.key      the root secret (hex), 0600 -- never in the object store
-    DIR/secrets/watcher.key   a local watcher's signing key, when this folder made one
-    DIR/secrets/generation    rollback high-water mark (outside the object store)
-    DIR/state/                the sealed wallet blob (stands in for S3/R2)
+DIR/config.json           wallet id, backend, watcher pubkey, relays (no secrets)
+DIR/secrets/root.key      the root secret (hex), 0600 -- never in the object store
+DIR/secrets/watcher.key   a local watcher's signing key, when this folder made one
+DIR/secrets/generation    rollback high-water mark (outside the object store)
+DIR/state/                the sealed wallet blob (stands in for S3/R2)
 """
 
 from __future__ import annotations

@@ -43,7 +43,11 @@ def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
     if invoice.expires_at <= ctx.now:
         raise NwcError(ErrorCode.OTHER, "the invoice has expired")
     earlier = ctx.wallet.lookup_invoice(payment_hash=invoice.payment_hash, invoice=None)
-    if earlier is not None and earlier.type == "outgoing" and earlier.state in ("settled", "pending"):
+    if (
+        earlier is not None
+        and earlier.type == "outgoing"
+        and earlier.state in ("settled", "pending")
+    ):
         raise NwcError(
             ErrorCode.PAYMENT_FAILED, f"this invoice is already {earlier.state} by this wallet"
         )
@@ -55,7 +59,11 @@ def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
     )
     try:
         check_budget(
-            ctx.connection, ctx.state.ledger, prepared.amount_msat, prepared.fee_reserve_msat, ctx.now
+            ctx.connection,
+            ctx.state.ledger,
+            prepared.amount_msat,
+            prepared.fee_reserve_msat,
+            ctx.now,
         )
     except NwcError:
         ctx.wallet.cancel_payment(prepared)
@@ -92,7 +100,9 @@ def resume(ctx: MethodContext, entry: LedgerEntry) -> dict[str, Any]:
     return finish(ctx, prepared, outcome)
 
 
-def finish(ctx: MethodContext, prepared: PreparedPayment, outcome: PaymentOutcome) -> dict[str, Any]:
+def finish(
+    ctx: MethodContext, prepared: PreparedPayment, outcome: PaymentOutcome
+) -> dict[str, Any]:
     if outcome.status == "pending":
         raise PaymentPending(outcome.message or "payment in flight")
     if outcome.status == "failed":

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     NOT_IMPLEMENTED = "NOT_IMPLEMENTED"
     INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"

@@ -42,5 +42,6 @@ def parse_uri(uri: str) -> ConnectionUri:
     secret = (query.get("secret") or [""])[0].lower()
     if not _is_hex64(secret):
         raise ValueError("the secret must be 64 hex characters")
-    lud16 = (query.get("lud16") or [None])[0]
+    lud16s = query.get("lud16")
+    lud16 = lud16s[0] if lud16s else None
     return ConnectionUri(pubkey, relays, secret, lud16)

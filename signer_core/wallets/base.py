@@ -42,7 +42,8 @@ class Transaction:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Transaction:
-        return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__ if k in raw})
+        fields: dict[str, Any] = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        return cls(**fields)
 
 
 @dataclass
