@@ -38,25 +38,22 @@ def reply(wallet: LocalWallet, app: App, method: str, params: dict | None = None
 
 def fund(wallet: LocalWallet, app: App, sats: int) -> dict:
     """make_invoice, then a wake-up mints it (the fake Lightning backend pays it)."""
-    made = reply(wallet, app, "make_invoice", {"amount": sats * 1000, "description": "fund"})
-    assert made["error"] is None, made
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        woke = wallet.wake()
-        assert woke.status == 200, woke.message
-        notes = [app.read(e) for e in woke.events if e["kind"] == 23197]
-        if notes:
-            return {"invoice": made["result"], "notifications": notes, "events": woke.events}
-        time.sleep(0.2)
-    raise AssertionError("the mint quote was never paid")
+    before = {t["payment_hash"] for t in _all_txs(wallet, app)}
+    events = wallet.fund(app, sats)
+    notes = [app.read(e) for e in events if e["kind"] == 23197 and e["tags"][0][1] == app.pubkey]
+    made = [t for t in _all_txs(wallet, app) if t["payment_hash"] not in before]
+    return {"invoice": made[0], "notifications": notes, "events": events}
+
+
+def _all_txs(wallet: LocalWallet, app: App) -> list[dict]:
+    out = wallet.call(app, "list_transactions", {"unpaid": True, "limit": 1000})
+    return list(out["result"]["transactions"]) if out["error"] is None else []
 
 
 def other_invoice(tmp_path: Path, mint_url: str, sats: int) -> str:
     """A bolt11 from a second wallet on the same mint."""
     other = LocalWallet.create(tmp_path / "other", mint_url)
-    other_app = other.add_app(name="other")
-    made = reply(other, other_app, "make_invoice", {"amount": sats * 1000})
-    return str(made["result"]["invoice"])
+    return other.invoice(other.add_app(name="other"), sats)
 
 
 def test_get_info_and_balance_of_a_new_wallet(wallet: LocalWallet, app: App) -> None:

@@ -1,0 +1,1 @@
+"""The nwc-signer command line and developer tooling (top of the import graph)."""
