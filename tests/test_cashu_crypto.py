@@ -140,8 +140,13 @@ def _core_with_keyset(mint_secret: bytes) -> tuple[CashuCore, str]:
     keys = {8: dhke.point_hex(dhke.public_key_of(mint_secret))}
     kid = derive_keyset_id(keys, "01", "sat", 0, None)
     data = create_data("http://127.0.0.1:1")
-    data["keysets"][kid] = {"unit": "sat", "active": True, "input_fee_ppk": 0,
-                            "final_expiry": None, "keys": {"8": keys[8]}}
+    data["keysets"][kid] = {
+        "unit": "sat",
+        "active": True,
+        "input_fee_ppk": 0,
+        "final_expiry": None,
+        "keys": {"8": keys[8]},
+    }
     data["keysets_checked_at"] = 10**12
     return CashuCore(data, WalletEnv(seed=os.urandom(64), now=1)), kid
 
@@ -151,8 +156,12 @@ def test_wallet_rejects_a_tampered_promise() -> None:
     core, kid = _core_with_keyset(k)
     [out] = core.make_outputs(kid, [8], 0)
     c_blind, e, s = dhke.sign_blinded(dhke.point(out.b_blind), k)
-    good = {"id": kid, "amount": 8, "C_": dhke.point_hex(c_blind),
-            "dleq": {"e": e.hex(), "s": s.hex()}}
+    good = {
+        "id": kid,
+        "amount": 8,
+        "C_": dhke.point_hex(c_blind),
+        "dleq": {"e": e.hex(), "s": s.hex()},
+    }
     [proof] = core.to_proofs([out], [good])
     assert proof["C"] == dhke.point_hex(dhke.secret_point(out.secret).multiply(k))
 

@@ -74,16 +74,34 @@ def test_make_invoice_refuses_what_a_cashu_mint_cannot_do(mint_url: str) -> None
     w = JsonWallet(mint_url)
     before = w.state
     with pytest.raises(NwcError) as err:
-        w.call("make_invoice", amount_msat=1500, description=None, description_hash=None,
-               expiry=None, metadata=None)
+        w.call(
+            "make_invoice",
+            amount_msat=1500,
+            description=None,
+            description_hash=None,
+            expiry=None,
+            metadata=None,
+        )
     assert err.value.code == ErrorCode.OTHER and "whole number of satoshis" in err.value.message
     with pytest.raises(NwcError) as err:
-        w.call("make_invoice", amount_msat=0, description=None, description_hash=None,
-               expiry=None, metadata=None)
+        w.call(
+            "make_invoice",
+            amount_msat=0,
+            description=None,
+            description_hash=None,
+            expiry=None,
+            metadata=None,
+        )
     assert err.value.code == ErrorCode.OTHER
     with pytest.raises(NwcError) as err:
-        w.call("make_invoice", amount_msat=1000, description=None, description_hash="ab" * 32,
-               expiry=None, metadata=None)
+        w.call(
+            "make_invoice",
+            amount_msat=1000,
+            description=None,
+            description_hash="ab" * 32,
+            expiry=None,
+            metadata=None,
+        )
     assert err.value.code == ErrorCode.NOT_IMPLEMENTED
     assert w.state == before
 
@@ -207,8 +225,14 @@ def test_list_transactions_filters_and_orders(mint_url: str, external_invoice) -
     w.pay(external_invoice(5))
 
     def ls(**kw):
-        args = {"from_time": None, "until": None, "limit": 20, "offset": 0, "unpaid": False,
-                "tx_type": None}
+        args = {
+            "from_time": None,
+            "until": None,
+            "limit": 20,
+            "offset": 0,
+            "unpaid": False,
+            "tx_type": None,
+        }
         args.update(kw)
         return w.call("list_transactions", **args)
 
@@ -223,8 +247,15 @@ def test_list_transactions_filters_and_orders(mint_url: str, external_invoice) -
     assert [t.amount for t in ls(unpaid=True, until=newest - 1)] == [7_000, 30_000]
     for t in every:
         wire = t.to_nip47()
-        assert {"type", "state", "invoice", "payment_hash", "amount", "fees_paid",
-                "created_at"} <= set(wire)
+        assert {
+            "type",
+            "state",
+            "invoice",
+            "payment_hash",
+            "amount",
+            "fees_paid",
+            "created_at",
+        } <= set(wire)
         json.dumps(wire)
 
 

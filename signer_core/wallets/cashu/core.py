@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 KEYSET_REFRESH_SECONDS = 3600
 RESTORE_BATCH = 25
+HEAL_LOOKBACK = 100
 SWAP_REF = "swap"
 
 
@@ -320,6 +321,7 @@ class CashuCore:
         and the state write: drop spent unreserved proofs, settle unknown swaps, and recover
         signatures issued on counters at or past ours (NUT-09). Returns the amount recovered."""
         recovered = 0
+        self.load_keysets()
         free = [p for p in self.state.proofs if not p.get("reserved") or p["reserved"] == SWAP_REF]
         if free:
             states = self.proof_states(free)
@@ -334,24 +336,21 @@ class CashuCore:
             recovered += self.scan_forward(keyset_id)
         return recovered
 
-    def scan_forward(
-        self, keyset_id: str, empty_batches: int = 1, batch: int = RESTORE_BATCH
-    ) -> int:
-        """Restore from our counter on until ``empty_batches`` batches come back empty;
-        counters move past anything found. Returns the unspent amount added."""
+    def scan_forward(self, keyset_id: str, lookback: int = HEAL_LOOKBACK,
+                     batch: int = RESTORE_BATCH) -> int:
+        """Restore from ``lookback`` counters below ours (a failed request of this run may
+        have taken counters a lost run had used) until a batch at or past our counter comes
+        back empty; counters move past anything found. Returns the unspent amount added."""
         added = 0
-        start = self.state.counter(keyset_id)
-        empty = 0
-        while empty < empty_batches:
+        start = max(self.state.counter(keyset_id) - lookback, 0)
+        while True:
             proofs, last = self.restore_range(keyset_id, start, batch)
-            if last < 0:
-                empty += 1
-            else:
-                empty = 0
+            if last >= 0:
                 added += self.keep_unspent(proofs)
                 self.state.bump_counter(keyset_id, last + 1)
+            elif start >= self.state.counter(keyset_id):
+                return added
             start += batch
-        return added
 
     def fee_of(self, proofs: list[Proof]) -> int:
         return input_fee(proofs, self.ppk())

@@ -1,0 +1,201 @@
+"""Crashes and lost answers, on the real mint: no payment is applied twice, nothing reserved
+is released before the mint confirms, and state lost between a request and the state write
+is recovered from the mint (NUT-07 checkstate + NUT-09 restore of our NUT-13 counters).
+
+A "crash" is simulated by throwing away the state a call produced and going on from the
+state that was durable before it (what the pipeline does when the function dies before its
+compare-and-swap write)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from signer_core.protocol.errors import ErrorCode, NwcError
+from tests.conftest import JsonWallet
+
+pytestmark = pytest.mark.mint
+
+
+class FlakyTransport(httpx.BaseTransport):
+    """Real HTTP, except that requests to `path` fail: after the mint processed them
+    ("after": the answer is lost) or before they leave ("before": connection refused)."""
+
+    def __init__(self, path: str, when: str = "after", times: int = 1) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.path, self.when, self.times = path, when, times
+        self.hits = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self.path and self.times > 0:
+            self.times -= 1
+            self.hits += 1
+            if self.when == "before":
+                raise httpx.ConnectError("injected: connection refused", request=request)
+            response = self.inner.handle_request(request)
+            response.read()
+            response.close()
+            raise httpx.ReadTimeout("injected: answer lost", request=request)
+        return self.inner.handle_request(request)
+
+
+def test_crash_before_the_melt_is_sent(mint_url: str, external_invoice) -> None:
+    w = JsonWallet(mint_url)
+    w.fund(50)
+    prepared = w.prepare(external_invoice(20))  # durable: the claim is written with this state
+    assert w.call("reconcile_payment", prepared) is None  # the mint never saw it: safe to send
+    outcome = w.call("send_payment", prepared)
+    assert outcome.status == "settled"
+    assert w.balance() == 50 - 20 - outcome.fees_paid_msat // 1000
+    assert w.call("reconcile_payment", prepared) == outcome
+    assert w.balance() == 50 - 20 - outcome.fees_paid_msat // 1000
+
+
+def test_crash_after_the_melt_was_sent(mint_url: str, external_invoice) -> None:
+    w = JsonWallet(mint_url)
+    w.fund(50)
+    prepared = w.prepare(external_invoice(20))
+    durable = w.state
+    outcome = w.call("send_payment", prepared)  # the mint pays ...
+    truth = w.balance()
+    w.state = durable  # ... and the function dies before writing the state
+
+    assert w.balance() == 28  # stale view: reserved inputs not yet spent
+    again = w.call("reconcile_payment", prepared)
+    assert again is not None and again.status == "settled"
+    assert again.preimage == outcome.preimage and again.fees_paid_msat == outcome.fees_paid_msat
+    assert w.balance() == truth == 50 - 20 - 1  # change recovered
+    assert w.call("reconcile_payment", prepared) == again  # idempotent
+    assert w.call("send_payment", prepared) == again
+    assert w.balance() == truth
+    tx = w.call("lookup_invoice", payment_hash=prepared.payment_hash, invoice=None)
+    assert tx.state == "settled" and tx.fees_paid == outcome.fees_paid_msat
+
+
+def test_lost_melt_answer_stays_pending_until_reconciled(mint_url: str, external_invoice) -> None:
+    w = JsonWallet(mint_url)
+    w.fund(50)
+    prepared = w.prepare(external_invoice(20))
+    w.transport = FlakyTransport("/v1/melt/bolt11")
+    outcome = w.call("send_payment", prepared)
+    assert outcome.status == "pending" and w.transport.hits == 1
+    reserved = [p for p in w.data["proofs"] if p.get("reserved") == prepared.reference]
+    assert sum(p["amount"] for p in reserved) == 22  # nothing released
+    assert w.call("needs_sync") is True
+    w.transport = None
+    settled = w.call("reconcile_payment", prepared)
+    assert settled is not None and settled.status == "settled"
+    assert w.balance() == 50 - 20 - settled.fees_paid_msat // 1000 == 29
+    assert w.call("reconcile_payment", prepared) == settled
+    assert w.call("needs_sync") is False
+
+
+def test_sync_settles_a_payment_whose_answer_was_lost(mint_url: str, external_invoice) -> None:
+    w = JsonWallet(mint_url)
+    w.fund(50)
+    prepared = w.prepare(external_invoice(20))
+    w.transport = FlakyTransport("/v1/melt/bolt11")
+    assert w.call("send_payment", prepared).status == "pending"
+    w.transport = None
+    result = w.call("sync")
+    assert result.wake_at is None and not w.call("needs_sync")
+    assert w.balance() == 29
+    outcome = w.call("reconcile_payment", prepared)  # the pipeline finds the stored outcome
+    assert outcome is not None and outcome.status == "settled" and outcome.fees_paid_msat == 1000
+    assert w.balance() == 29
+
+
+def test_unreachable_mint_fails_fast_and_keeps_reservations(
+    mint_url: str, external_invoice
+) -> None:
+    w = JsonWallet(mint_url)
+    w.fund(50)
+    prepared = w.prepare(external_invoice(20))
+    w.transport = FlakyTransport("/v1/melt/bolt11", when="before")
+    outcome = w.call("send_payment", prepared)
+    assert outcome.status == "pending"  # never release on a transport error
+    assert w.balance() == 28
+    w.transport = None
+    assert w.call("reconcile_payment", prepared) is None  # it never arrived
+    assert w.call("send_payment", prepared).status == "settled"
+    assert w.balance() == 29
+
+    dead = JsonWallet(f"http://127.0.0.1:{_dead_port()}")
+    started = time.monotonic()
+    with pytest.raises(NwcError) as err:
+        dead.invoice(5)
+    assert time.monotonic() - started < 3
+    assert "unreachable" in err.value.message and err.value.code == ErrorCode.OTHER
+
+
+def _dead_port() -> int:
+    from nwc_signer.devmint import free_port
+
+    return free_port()
+
+
+def test_lost_mint_answer_is_recovered_by_restore(mint_url: str) -> None:
+    w = JsonWallet(mint_url)
+    tx = w.invoice(37)
+    w.transport = FlakyTransport("/v1/mint/bolt11")
+    result = w.call("sync")
+    assert result.received == [] and result.wake_at is not None
+    assert w.balance() == 0 and w.call("needs_sync")
+    quote = next(iter(w.data["mint_quotes"].values()))
+    assert quote["outputs"]["amounts"] == [1, 4, 32]  # counters taken before the request
+    w.transport = None
+    received = w.call("sync").received  # same outputs again: "already signed" -> restore
+    assert [t.payment_hash for t in received] == [tx.payment_hash]
+    assert w.balance() == 37 and not w.call("needs_sync")
+
+
+def test_crash_after_minting_before_the_state_write(mint_url: str) -> None:
+    w = JsonWallet(mint_url)
+    tx = w.invoice(12)
+    durable = w.state
+    assert [t.amount for t in w.call("sync").received] == [12_000]
+    w.state = durable  # minted, but the state with the new proofs was never written
+    received = w.call("sync").received  # the quote is ISSUED: heal restores our outputs
+    assert [t.payment_hash for t in received] == [tx.payment_hash]
+    assert w.balance() == 12
+    # the counters moved past the recovered outputs: new outputs don't collide
+    w.fund(3)
+    assert w.balance() == 15
+
+
+def test_stale_state_after_a_lost_payment_heals(mint_url: str, external_invoice) -> None:
+    """A whole payment's state is lost (its swap spent our 64 sat proof). The next payment
+    trips over the spent proof; the wallet drops it and restores what the lost run made."""
+    w = JsonWallet(mint_url)
+    w.fund(100)  # proofs 4 + 32 + 64
+    durable = w.state
+    w.pay(external_invoice(10))
+    truth = w.balance()
+    assert truth == 89
+    w.state = durable
+
+    with pytest.raises(NwcError) as err:  # needs a swap of the (spent) 64 sat proof
+        w.prepare(external_invoice(60))
+    assert err.value.code == ErrorCode.PAYMENT_FAILED and "spent" in err.value.message
+    assert w.balance() == truth  # healed: the lost run's swap outputs and change are back
+    _, outcome = w.pay(external_invoice(60))
+    assert outcome.status == "settled" and w.balance() == truth - 61
+
+
+def test_swap_with_a_lost_answer_is_settled_by_sync(mint_url: str, external_invoice) -> None:
+    w = JsonWallet(mint_url)
+    w.fund(100)
+    w.transport = FlakyTransport("/v1/swap")
+    with pytest.raises(NwcError) as err:
+        w.prepare(external_invoice(10))
+    assert err.value.code == ErrorCode.OTHER and "no answer from mint" in err.value.message
+    assert w.data["pending_outputs"] and w.call("needs_sync")
+    assert w.balance() == 36  # the swapped 64 sat proof stays reserved until we know
+    w.transport = None
+    w.call("sync")
+    assert w.balance() == 100 and not w.data["pending_outputs"]
+    assert not any(p.get("reserved") for p in w.data["proofs"])
+    _, outcome = w.pay(external_invoice(10))
+    assert outcome.status == "settled" and w.balance() == 89
