@@ -166,8 +166,8 @@ def test_crash_after_minting_before_the_state_write(mint_url: str) -> None:
 
 
 def test_stale_state_after_a_lost_payment_heals(mint_url: str, external_invoice) -> None:
-    """A whole payment's state is lost (its swap spent our 64 sat proof). The next payment
-    trips over the spent proof; the wallet drops it and restores what the lost run made."""
+    """A whole payment's state is lost (its swap spent our 64 sat proof), as when a
+    concurrent writer wins the compare-and-swap and the request runs again on the old state."""
     w = JsonWallet(mint_url)
     w.fund(100)  # proofs 4 + 32 + 64
     durable = w.state
@@ -176,12 +176,11 @@ def test_stale_state_after_a_lost_payment_heals(mint_url: str, external_invoice)
     assert truth == 89
     w.state = durable
 
-    with pytest.raises(NwcError) as err:  # needs a swap of the (spent) 64 sat proof
-        w.prepare(external_invoice(60))
-    assert err.value.code == ErrorCode.PAYMENT_FAILED and "spent" in err.value.message
-    assert w.balance() == truth  # healed: the lost run's swap outputs and change are back
+    # the next payment needs a swap of the (spent) 64 sat proof: the mint refuses, the
+    # wallet drops it, restores the lost run's swap outputs and change, and selects again
     _, outcome = w.pay(external_invoice(60))
-    assert outcome.status == "settled" and w.balance() == truth - 61
+    assert outcome.status == "settled"
+    assert w.balance() == truth - 61
 
 
 def test_swap_with_a_lost_answer_is_settled_by_sync(mint_url: str, external_invoice) -> None:
@@ -199,3 +198,22 @@ def test_swap_with_a_lost_answer_is_settled_by_sync(mint_url: str, external_invo
     assert not any(p.get("reserved") for p in w.data["proofs"])
     _, outcome = w.pay(external_invoice(10))
     assert outcome.status == "settled" and w.balance() == 89
+
+
+def test_change_counters_taken_by_a_lost_run_are_renewed(mint_url: str, external_invoice) -> None:
+    """A run whose state was lost minted with the counters our prepared payment reserved
+    for its change outputs: the melt is refused as "outputs already signed" before the
+    inputs are touched; the wallet recovers that run's proofs and sends with new counters."""
+    w = JsonWallet(mint_url)
+    w.fund(32)
+    durable = w.state
+    prepared = w.prepare(
+        external_invoice(30)
+    )  # exactly 32 = 30 + 2: no swap, blanks at the next counter
+    assert prepared.data["swap_fee"] == 0 and prepared.data["blank"]["start"] == 1
+    lost = JsonWallet(mint_url, seed=w.seed, state=durable)
+    lost.fund(5)  # counters 1 and 2, signed by the mint; this state is then lost
+    outcome = w.call("send_payment", prepared)
+    assert outcome.status == "settled" and outcome.fees_paid_msat == 1000, outcome
+    assert w.balance() == 1 + 5  # 1 sat change, and the lost run's 5 sat found on the way
+    assert w.data["payments_done"][prepared.reference]["status"] == "settled"

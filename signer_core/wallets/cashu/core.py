@@ -24,6 +24,7 @@ from signer_core.wallets.base import WalletEnv
 from signer_core.wallets.cashu import dhke
 from signer_core.wallets.cashu.amounts import input_fee
 from signer_core.wallets.cashu.client import (
+    CODE_OUTPUTS_SIGNED,
     CODE_PROOFS_SPENT,
     CashuMintError,
     CashuProtocolError,
@@ -296,8 +297,8 @@ class CashuCore:
         except CashuMintError as exc:
             self._drop_entry(entry)
             self.state.release(SWAP_REF)
-            if exc.code == CODE_PROOFS_SPENT:
-                self.heal()
+            if exc.code in (CODE_PROOFS_SPENT, CODE_OUTPUTS_SIGNED):
+                self.heal()  # our state is stale: a lost write after an earlier operation
             raise
         except MintUnreachable as exc:
             if not exc.maybe_received:
@@ -336,8 +337,9 @@ class CashuCore:
             recovered += self.scan_forward(keyset_id)
         return recovered
 
-    def scan_forward(self, keyset_id: str, lookback: int = HEAL_LOOKBACK,
-                     batch: int = RESTORE_BATCH) -> int:
+    def scan_forward(
+        self, keyset_id: str, lookback: int = HEAL_LOOKBACK, batch: int = RESTORE_BATCH
+    ) -> int:
         """Restore from ``lookback`` counters below ours (a failed request of this run may
         have taken counters a lost run had used) until a batch at or past our counter comes
         back empty; counters move past anything found. Returns the unspent amount added."""

@@ -14,6 +14,7 @@ The life of a payment, keyed by its melt quote id (``PreparedPayment.reference``
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from signer_core.protocol.errors import ErrorCode, NwcError
@@ -25,12 +26,26 @@ from signer_core.wallets.cashu.amounts import (
     send_target,
     split_amount,
 )
-from signer_core.wallets.cashu.client import CashuError, CashuMintError, MintUnreachable
+from signer_core.wallets.cashu.client import (
+    CODE_OUTPUTS_SIGNED,
+    CODE_PROOFS_PENDING,
+    CODE_PROOFS_SPENT,
+    CashuError,
+    CashuMintError,
+    MintUnreachable,
+)
 from signer_core.wallets.cashu.core import CashuCore, SignatureError
 
 log = logging.getLogger(__name__)
 
 SENT_GRACE_SECONDS = 600  # how long sync leaves an unanswered "sent" melt to the pipeline
+SELECT_ATTEMPTS = 3
+PENDING_WAIT_SECONDS = 0.5
+STALE_CODES = (
+    CODE_PROOFS_SPENT,
+    CODE_OUTPUTS_SIGNED,
+    CODE_PROOFS_PENDING,
+)  # how long sync leaves an unanswered "sent" melt to the pipeline
 
 
 def _quote_state(q: dict[str, Any]) -> str:
@@ -77,6 +92,13 @@ def prepare(
     ):
         raise NwcError(ErrorCode.PAYMENT_FAILED, "this invoice has already been paid")
 
+    at_least = -(-inv.amount_msat // 1000)
+    if st.balance() < at_least:  # no need to ask the mint
+        raise NwcError(
+            ErrorCode.INSUFFICIENT_BALANCE,
+            f"insufficient balance: {st.balance()} sat available, the invoice asks for "
+            f"{at_least} sat plus fees",
+        )
     try:
         core.load_keysets()
         quote = core.client.melt_quote(invoice, core.unit)
@@ -96,22 +118,8 @@ def prepare(
             f"the mint quoted {amount} sat for an invoice of {inv.amount_msat} msat",
         )
 
-    ppk = core.ppk()
-    target = amount + fee_reserve
-    spendable = st.spendable()
-    swap_fee = 0
-    selected = select_exact(spendable, target, ppk)
     try:
-        if selected is None:
-            active = core.active_keyset()
-            send_total = send_target(target, ppk.get(active, 0))
-            inputs = select_covering(spendable, send_total, ppk)
-            if inputs is None:
-                _insufficient(core, amount, fee_reserve, spendable)
-            assert inputs is not None
-            swap_fee = core.fee_of(inputs)
-            keep_total = sum(p["amount"] for p in inputs) - swap_fee - send_total
-            selected = core.swap(inputs, split_amount(send_total), split_amount(keep_total))
+        selected, swap_fee = _select_retrying(core, amount, fee_reserve)
         in_fee = core.fee_of(selected)
         total = sum(p["amount"] for p in selected)
         n_blank = blank_outputs_count(total - amount - in_fee)
@@ -182,6 +190,41 @@ def prepare(
     )
 
 
+def _select_retrying(core: CashuCore, amount: int, fee_reserve: int) -> tuple[list[Any], int]:
+    """_select, again when the swap met a stale state: inputs already spent or counters
+    already signed (a lost write after an earlier run; swap() healed it), or inputs held
+    pending by a concurrent run (wait for it, then heal)."""
+    for attempt in range(SELECT_ATTEMPTS):
+        try:
+            return _select(core, amount, fee_reserve)
+        except CashuMintError as exc:
+            if attempt + 1 == SELECT_ATTEMPTS or exc.code not in STALE_CODES:
+                raise
+            if exc.code == CODE_PROOFS_PENDING:
+                time.sleep(PENDING_WAIT_SECONDS)
+                core.heal()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _select(core: CashuCore, amount: int, fee_reserve: int) -> tuple[list[Any], int]:
+    """Inputs worth exactly amount + fee_reserve + their own input fee, swapping our proofs
+    first when no subset fits exactly. Returns (inputs, input fee paid by the swap)."""
+    ppk = core.ppk()
+    target = amount + fee_reserve
+    spendable = core.state.spendable()
+    selected = select_exact(spendable, target, ppk)
+    if selected is not None:
+        return selected, 0
+    send_total = send_target(target, ppk.get(core.active_keyset(), 0))
+    inputs = select_covering(spendable, send_total, ppk)
+    if inputs is None:
+        _insufficient(core, amount, fee_reserve, spendable)
+    assert inputs is not None
+    swap_fee = core.fee_of(inputs)
+    keep_total = sum(p["amount"] for p in inputs) - swap_fee - send_total
+    return core.swap(inputs, split_amount(send_total), split_amount(keep_total)), swap_fee
+
+
 def _insufficient(core: CashuCore, amount: int, fee_reserve: int, spendable: list[Any]) -> None:
     balance = sum(p["amount"] for p in spendable)
     fees = core.fee_of(spendable)
@@ -222,17 +265,39 @@ def send(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome:
     proofs = core.state.reserved_by(ref)
     if {x["secret"] for x in proofs} != set(p["proofs"]):
         raise NwcError(ErrorCode.INTERNAL, "the reserved inputs of this payment are missing")
-    blank = p["blank"]
-    outputs = core.make_outputs(blank["keyset_id"], [1] * blank["count"], blank["start"])
     p["state"], p["sent_at"] = "sent", core.env.now
+    for attempt in range(2):
+        blank = p["blank"]
+        outputs = core.make_outputs(blank["keyset_id"], [1] * blank["count"], blank["start"])
+        try:
+            res = core.client.melt(ref, core.wire(proofs), [o.blinded() for o in outputs])
+        except MintUnreachable as exc:
+            log.info("melt %s: no answer from the mint; left pending", ref)
+            return PaymentOutcome("pending", message=f"{exc}; the payment will be checked again")
+        except CashuMintError as exc:
+            # our change counters were used by a run whose state was lost: the mint refused
+            # before touching the inputs, so move past them and send again
+            renew = exc.code == CODE_OUTPUTS_SIGNED and attempt == 0 and blank["count"]
+            if renew and _renew_blanks(core, p):
+                continue
+            return _after_error(core, ref, p, exc)
+        return _apply(core, ref, p, res, from_melt=True)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _renew_blanks(core: CashuCore, p: dict[str, Any]) -> bool:
     try:
-        res = core.client.melt(ref, core.wire(proofs), [o.blinded() for o in outputs])
-    except MintUnreachable as exc:
-        log.info("melt %s: no answer from the mint; left pending", ref)
-        return PaymentOutcome("pending", message=f"{exc}; the payment will be checked again")
-    except CashuMintError as exc:
-        return _after_error(core, ref, p, exc)
-    return _apply(core, ref, p, res, from_melt=True)
+        core.heal()
+        keyset_id = core.active_keyset()
+    except CashuError:
+        return False
+    count = p["blank"]["count"]
+    p["blank"] = {
+        "keyset_id": keyset_id,
+        "start": core.state.take_counters(keyset_id, count),
+        "count": count,
+    }
+    return True
 
 
 def _apply(
