@@ -14,7 +14,8 @@ want="$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-64)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "==> installing locked dependencies into .venv" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
-  .venv/bin/uv pip sync --quiet --python .venv/bin/python requirements.lock
+  # precompiled bytecode: the cold path must not compile modules (as a Lambda bundle ships .pyc)
+  .venv/bin/uv pip sync --quiet --compile-bytecode --python .venv/bin/python requirements.lock
   .venv/bin/uv pip install --quiet --python .venv/bin/python --no-deps -e .
   echo "$want" > "$stamp"
 fi
