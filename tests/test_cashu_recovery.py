@@ -8,6 +8,7 @@ compare-and-swap write)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -217,3 +218,27 @@ def test_change_counters_taken_by_a_lost_run_are_renewed(mint_url: str, external
     assert outcome.status == "settled" and outcome.fees_paid_msat == 1000, outcome
     assert w.balance() == 1 + 5  # 1 sat change, and the lost run's 5 sat found on the way
     assert w.data["payments_done"][prepared.reference]["status"] == "settled"
+
+
+def test_a_keyset_the_mint_no_longer_accepts_is_dropped(mint_url: str, external_invoice) -> None:
+    """As after a key rotation: our cached active keyset is refused for new outputs; the
+    wallet reloads the keysets and mints / swaps with the mint's current one."""
+    w = JsonWallet(mint_url)
+    w.fund(10)
+    data = w.data
+    real = next(iter(data["keysets"]))
+    retired = "01" + "00" * 32  # sorts first, so the wallet picks it for new outputs
+    data["keysets"][retired] = {**data["keysets"][real]}
+    w.state = json.dumps(data)
+
+    tx = w.invoice(20)
+    assert w.call("sync").received == []  # refused: "keyset id unknown", nothing signed
+    assert w.data["keysets"][retired]["active"] is False
+    assert [t.payment_hash for t in w.call("sync").received] == [tx.payment_hash]
+    assert w.balance() == 30
+
+    data = w.data
+    data["keysets"][retired]["active"] = True  # and again, now in the swap of a payment
+    w.state = json.dumps(data)
+    _, outcome = w.pay(external_invoice(5))
+    assert outcome.status == "settled" and w.balance() == 24

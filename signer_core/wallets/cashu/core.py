@@ -116,7 +116,12 @@ class CashuCore:
         if "mint_info" not in self.data:
             self._load_info()
         cached: dict[str, dict[str, Any]] = self.data["keysets"]
-        for entry in self.client.keysets():
+        listed = self.client.keysets()
+        listed_ids = {e.get("id") for e in listed}
+        for cached_id, cached_keyset in cached.items():
+            if cached_id not in listed_ids:
+                cached_keyset["active"] = False  # dropped by the mint: no new outputs
+        for entry in listed:
             kid = entry.get("id")
             if not isinstance(kid, str) or entry.get("unit") != self.unit:
                 continue

@@ -2,8 +2,8 @@
 
 The life of a payment, keyed by its melt quote id (``PreparedPayment.reference``):
 
-1. ``prepare``: quote, select inputs (swapping first when no exact selection exists),
-   reserve them, take counters for the blank change outputs. State "prepared".
+1. ``prepare`` (prepare.py): quote, select inputs (swapping first when no exact selection
+   exists), reserve them, take counters for the blank change outputs. State "prepared".
 2. ``send``: state "sent" *before* the POST. PAID -> settle; mint error -> ask the quote
    state before concluding; no answer -> "pending", nothing released.
 3. ``reconcile``: ask the quote state; PAID -> settle once (``payments_done`` makes it
@@ -14,22 +14,12 @@ The life of a payment, keyed by its melt quote id (``PreparedPayment.reference``
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from signer_core.protocol.errors import ErrorCode, NwcError
-from signer_core.wallets.base import PaymentOutcome, PreparedPayment, Transaction
-from signer_core.wallets.cashu.amounts import (
-    blank_outputs_count,
-    select_covering,
-    select_exact,
-    send_target,
-    split_amount,
-)
+from signer_core.wallets.base import PaymentOutcome, PreparedPayment
 from signer_core.wallets.cashu.client import (
     CODE_OUTPUTS_SIGNED,
-    CODE_PROOFS_PENDING,
-    CODE_PROOFS_SPENT,
     CashuError,
     CashuMintError,
     MintUnreachable,
@@ -39,202 +29,13 @@ from signer_core.wallets.cashu.core import CashuCore, SignatureError
 log = logging.getLogger(__name__)
 
 SENT_GRACE_SECONDS = 600  # how long sync leaves an unanswered "sent" melt to the pipeline
-SELECT_ATTEMPTS = 3
-PENDING_WAIT_SECONDS = 0.5
-STALE_CODES = (
-    CODE_PROOFS_SPENT,
-    CODE_OUTPUTS_SIGNED,
-    CODE_PROOFS_PENDING,
-)  # how long sync leaves an unanswered "sent" melt to the pipeline
 
 
-def _quote_state(q: dict[str, Any]) -> str:
+def quote_state(q: dict[str, Any]) -> str:
     state = q.get("state")
     if isinstance(state, str) and state:
         return state.upper()
     return "PAID" if q.get("paid") else "UNPAID"
-
-
-def _decode(invoice: str) -> Any:
-    from signer_core.protocol.bolt11 import InvalidInvoice, decode
-
-    try:
-        return decode(invoice)
-    except InvalidInvoice as exc:
-        raise NwcError(ErrorCode.OTHER, f"invalid invoice: {exc}") from None
-
-
-def prepare(
-    core: CashuCore, invoice: str, amount_msat: int | None, request_id: str
-) -> PreparedPayment:
-    st, now = core.state, core.env.now
-    inv = _decode(invoice)
-    if inv.amount_msat is None:
-        raise NwcError(
-            ErrorCode.OTHER,
-            "amountless invoices are not supported: the Cashu mint needs an invoice with an amount",
-        )
-    if amount_msat is not None and amount_msat != inv.amount_msat:
-        raise NwcError(
-            ErrorCode.OTHER,
-            f"amount {amount_msat} msat does not match the invoice amount {inv.amount_msat} msat",
-        )
-    if inv.is_expired(now):
-        raise NwcError(ErrorCode.PAYMENT_FAILED, "the invoice has expired")
-    for p in st.payments.values():
-        if p["payment_hash"] == inv.payment_hash:
-            raise NwcError(ErrorCode.OTHER, "a payment of this invoice is already in progress")
-    if any(
-        t.get("type") == "outgoing"
-        and t.get("state") == "settled"
-        and t.get("payment_hash") == inv.payment_hash
-        for t in st.txs
-    ):
-        raise NwcError(ErrorCode.PAYMENT_FAILED, "this invoice has already been paid")
-
-    at_least = -(-inv.amount_msat // 1000)
-    if st.balance() < at_least:  # no need to ask the mint
-        raise NwcError(
-            ErrorCode.INSUFFICIENT_BALANCE,
-            f"insufficient balance: {st.balance()} sat available, the invoice asks for "
-            f"{at_least} sat plus fees",
-        )
-    try:
-        core.load_keysets()
-        quote = core.client.melt_quote(invoice, core.unit)
-    except CashuMintError as exc:
-        raise NwcError(
-            ErrorCode.PAYMENT_FAILED, f"the mint refused the invoice: {exc.detail}"
-        ) from None
-    except MintUnreachable as exc:
-        raise NwcError(ErrorCode.OTHER, str(exc)) from None
-    ref = str(quote.get("quote") or "")
-    amount, fee_reserve = int(quote.get("amount", 0)), int(quote.get("fee_reserve", 0))
-    if not ref or _quote_state(quote) != "UNPAID" or fee_reserve < 0:
-        raise NwcError(ErrorCode.PAYMENT_FAILED, "the mint returned an unusable melt quote")
-    if not 0 <= amount * 1000 - inv.amount_msat < 1000:
-        raise NwcError(
-            ErrorCode.PAYMENT_FAILED,
-            f"the mint quoted {amount} sat for an invoice of {inv.amount_msat} msat",
-        )
-
-    try:
-        selected, swap_fee = _select_retrying(core, amount, fee_reserve)
-        in_fee = core.fee_of(selected)
-        total = sum(p["amount"] for p in selected)
-        n_blank = blank_outputs_count(total - amount - in_fee)
-        blank: dict[str, Any] = {"keyset_id": "", "start": 0, "count": 0}
-        if n_blank:
-            keyset_id = core.active_keyset()
-            blank = {
-                "keyset_id": keyset_id,
-                "start": st.take_counters(keyset_id, n_blank),
-                "count": n_blank,
-            }
-    except CashuMintError as exc:
-        raise NwcError(ErrorCode.PAYMENT_FAILED, f"the mint refused: {exc.detail}") from None
-    except CashuError as exc:
-        raise NwcError(ErrorCode.OTHER, f"could not prepare the payment: {exc}") from None
-
-    secrets = [p["secret"] for p in selected]
-    st.reserve(secrets, ref)
-    payment = {
-        "state": "prepared",
-        "request_id": request_id,
-        "invoice": invoice,
-        "payment_hash": inv.payment_hash,
-        "amount_msat": inv.amount_msat,
-        "amount": amount,
-        "fee_reserve": fee_reserve,
-        "input_fee": in_fee,
-        "swap_fee": swap_fee,
-        "inputs_total": total,
-        "proofs": secrets,
-        "blank": blank,
-        "created_at": now,
-    }
-    st.payments[ref] = payment
-    st.drop_tx(ref, "outgoing")
-    st.add_tx(
-        ref,
-        Transaction(
-            type="outgoing",
-            state="pending",
-            invoice=invoice,
-            payment_hash=inv.payment_hash,
-            amount=inv.amount_msat,
-            created_at=now,
-            description=inv.description,
-            description_hash=inv.description_hash,
-            expires_at=inv.expires_at,
-        ),
-    )
-    return PreparedPayment(
-        reference=ref,
-        invoice=invoice,
-        payment_hash=inv.payment_hash,
-        amount_msat=inv.amount_msat,
-        fee_reserve_msat=(total + swap_fee) * 1000 - inv.amount_msat,
-        data={
-            k: payment[k]
-            for k in (
-                "amount",
-                "fee_reserve",
-                "input_fee",
-                "swap_fee",
-                "inputs_total",
-                "proofs",
-                "blank",
-            )
-        },
-    )
-
-
-def _select_retrying(core: CashuCore, amount: int, fee_reserve: int) -> tuple[list[Any], int]:
-    """_select, again when the swap met a stale state: inputs already spent or counters
-    already signed (a lost write after an earlier run; swap() healed it), or inputs held
-    pending by a concurrent run (wait for it, then heal)."""
-    for attempt in range(SELECT_ATTEMPTS):
-        try:
-            return _select(core, amount, fee_reserve)
-        except CashuMintError as exc:
-            if attempt + 1 == SELECT_ATTEMPTS or exc.code not in STALE_CODES:
-                raise
-            if exc.code == CODE_PROOFS_PENDING:
-                time.sleep(PENDING_WAIT_SECONDS)
-                core.heal()
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _select(core: CashuCore, amount: int, fee_reserve: int) -> tuple[list[Any], int]:
-    """Inputs worth exactly amount + fee_reserve + their own input fee, swapping our proofs
-    first when no subset fits exactly. Returns (inputs, input fee paid by the swap)."""
-    ppk = core.ppk()
-    target = amount + fee_reserve
-    spendable = core.state.spendable()
-    selected = select_exact(spendable, target, ppk)
-    if selected is not None:
-        return selected, 0
-    send_total = send_target(target, ppk.get(core.active_keyset(), 0))
-    inputs = select_covering(spendable, send_total, ppk)
-    if inputs is None:
-        _insufficient(core, amount, fee_reserve, spendable)
-    assert inputs is not None
-    swap_fee = core.fee_of(inputs)
-    keep_total = sum(p["amount"] for p in inputs) - swap_fee - send_total
-    return core.swap(inputs, split_amount(send_total), split_amount(keep_total)), swap_fee
-
-
-def _insufficient(core: CashuCore, amount: int, fee_reserve: int, spendable: list[Any]) -> None:
-    balance = sum(p["amount"] for p in spendable)
-    fees = core.fee_of(spendable)
-    need = amount + fee_reserve + fees
-    extra = f" + up to {fees} sat input fees" if fees else ""
-    raise NwcError(
-        ErrorCode.INSUFFICIENT_BALANCE,
-        f"insufficient balance: {balance} sat available, the payment needs {need} sat "
-        f"({amount} sat + {fee_reserve} sat fee reserve{extra})",
-    )
 
 
 def _payment(core: CashuCore, prepared: PreparedPayment) -> dict[str, Any]:
@@ -303,7 +104,7 @@ def _renew_blanks(core: CashuCore, p: dict[str, Any]) -> bool:
 def _apply(
     core: CashuCore, ref: str, p: dict[str, Any], q: dict[str, Any], from_melt: bool
 ) -> PaymentOutcome:
-    state = _quote_state(q)
+    state = quote_state(q)
     if state == "PAID":
         return _settle(core, ref, p, q, change_known=from_melt or q.get("change") is not None)
     if state == "PENDING":
@@ -319,7 +120,7 @@ def _after_error(
         q = core.client.get_melt_quote(ref)
     except CashuError:
         return PaymentOutcome("pending", message=f"the mint refused ({exc.detail}); state unknown")
-    state = _quote_state(q)
+    state = quote_state(q)
     if state == "UNPAID":
         return _check_inputs_after_unpaid(core, ref, p, exc.detail)
     return _apply(core, ref, p, q, from_melt=False)
@@ -410,7 +211,7 @@ def reconcile(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome | No
         q = core.client.get_melt_quote(ref)
     except CashuError as exc:
         return PaymentOutcome("pending", message=f"could not ask the mint: {exc}")
-    state = _quote_state(q)
+    state = quote_state(q)
     if state != "UNPAID":
         return _apply(core, ref, p, q, from_melt=False)
     try:
@@ -446,7 +247,7 @@ def sync_sent(core: CashuCore) -> None:
             q = core.client.get_melt_quote(ref)
         except CashuError:
             continue
-        state = _quote_state(q)
+        state = quote_state(q)
         if state == "PAID":
             _settle(core, ref, p, q, change_known=q.get("change") is not None)
         elif state == "UNPAID" and core.env.now - int(p.get("sent_at", 0)) > SENT_GRACE_SECONDS:

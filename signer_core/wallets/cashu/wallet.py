@@ -20,17 +20,8 @@ from signer_core.wallets.base import (
     TxType,
     WalletEnv,
 )
-from signer_core.wallets.cashu import payments
-from signer_core.wallets.cashu.amounts import split_amount
-from signer_core.wallets.cashu.client import (
-    CODE_OUTPUTS_SIGNED,
-    CODE_QUOTE_ISSUED,
-    CODE_QUOTE_NOT_PAID,
-    CashuError,
-    CashuMintError,
-    CashuProtocolError,
-    MintUnreachable,
-)
+from signer_core.wallets.cashu import incoming, payments, prepare
+from signer_core.wallets.cashu.client import CashuError
 from signer_core.wallets.cashu.core import CashuCore
 from signer_core.wallets.cashu.state import create_data
 
@@ -42,14 +33,6 @@ log = logging.getLogger(__name__)
 ALIAS = "nwc-signer (cashu)"
 RESTORE_BATCH = 100
 RESTORE_EMPTY_BATCHES = 3
-
-
-def _nwc_error(exc: CashuError, what: str) -> NwcError:
-    if isinstance(exc, CashuMintError):
-        return NwcError(ErrorCode.OTHER, f"the mint refused to {what}: {exc.detail}")
-    if isinstance(exc, MintUnreachable):
-        return NwcError(ErrorCode.OTHER, f"could not {what}: {exc}")
-    return NwcError(ErrorCode.INTERNAL, f"could not {what}: {exc}")
 
 
 class CashuWallet(CashuCore):
@@ -115,63 +98,8 @@ class CashuWallet(CashuCore):
         expiry: int | None,
         metadata: dict[str, Any] | None,
     ) -> Transaction:
-        from signer_core.protocol.bolt11 import InvalidInvoice, decode
-
-        if amount_msat <= 0:
-            raise NwcError(ErrorCode.OTHER, "amount must be positive")
-        if amount_msat % 1000:
-            raise NwcError(
-                ErrorCode.OTHER, "amount must be a whole number of satoshis (Cashu mints in sats)"
-            )
-        if description_hash:
-            raise NwcError(
-                ErrorCode.NOT_IMPLEMENTED,
-                "Cashu mints cannot make invoices with a description_hash",
-            )
-        try:
-            quote = self.client.mint_quote(amount_msat // 1000, self.unit, description)
-        except CashuMintError as exc:
-            if not description or "description" not in exc.detail.lower():
-                raise _nwc_error(exc, "make an invoice") from None
-            try:  # this mint's backend takes no descriptions: an invoice without one still works
-                quote = self.client.mint_quote(amount_msat // 1000, self.unit, None)
-            except CashuError as exc2:
-                raise _nwc_error(exc2, "make an invoice") from None
-        except CashuError as exc:
-            raise _nwc_error(exc, "make an invoice") from None
-        quote_id, request = quote.get("quote"), quote.get("request")
-        if not isinstance(quote_id, str) or not isinstance(request, str):
-            raise NwcError(ErrorCode.INTERNAL, "the mint returned a malformed mint quote")
-        try:
-            inv = decode(request)
-        except InvalidInvoice as exc:
-            raise NwcError(
-                ErrorCode.INTERNAL, f"the mint returned an invalid invoice: {exc}"
-            ) from None
-        if inv.amount_msat != amount_msat:
-            raise NwcError(ErrorCode.INTERNAL, "the mint's invoice is for a different amount")
-        expires_at = int(quote.get("expiry") or inv.expires_at)
-        self.state.mint_quotes[quote_id] = {
-            "request": request,
-            "payment_hash": inv.payment_hash,
-            "amount": amount_msat // 1000,
-            "expiry": expires_at,
-            "created_at": self.env.now,
-        }
-        tx = Transaction(
-            type="incoming",
-            state="pending",
-            invoice=request,
-            payment_hash=inv.payment_hash,
-            amount=amount_msat,
-            created_at=self.env.now,
-            description=description if description is not None else inv.description,
-            description_hash=inv.description_hash,
-            expires_at=expires_at,
-            metadata=metadata,
-        )
-        self.state.add_tx(quote_id, tx)
-        return tx
+        """A mint quote. ``expiry`` is the mint's to choose (nutshell: one hour)."""
+        return incoming.make_invoice(self, amount_msat, description, description_hash, metadata)
 
     def needs_sync(self) -> bool:
         return bool(
@@ -181,92 +109,8 @@ class CashuWallet(CashuCore):
         )
 
     def sync(self) -> SyncResult:
-        received: list[Transaction] = []
-        try:
-            for quote_id in list(self.state.mint_quotes):
-                tx = self._settle_quote(quote_id)
-                if tx is not None:
-                    received.append(tx)
-            payments.sync_sent(self)
-            if self.state.pending_outputs:
-                self.heal()
-        except MintUnreachable as exc:
-            log.info("sync stopped: %s", exc)
-        except CashuError as exc:
-            log.warning("sync stopped: %s", exc)
-        return SyncResult(received=received, wake_at=self._wake_at())
-
-    def _wake_at(self) -> int | None:
-        now = self.env.now
-        times = []
-        for q in self.state.mint_quotes.values():
-            age = now - int(q.get("created_at", now))
-            step = 10 if age < 300 else 60 if age < 3600 else 600
-            at = now + step
-            expiry = int(q.get("expiry") or 0)
-            if expiry > now:
-                at = min(at, expiry + 1)
-            times.append(at)
-        if self.state.pending_outputs or any(
-            p.get("state") == "sent" for p in self.state.payments.values()
-        ):
-            times.append(now + 30)
-        return min(times) if times else None
-
-    def _settle_quote(self, quote_id: str) -> Transaction | None:
-        q = self.state.mint_quotes[quote_id]
-        if "outputs" not in q:
-            try:
-                remote = self.client.get_mint_quote(quote_id)
-            except CashuMintError as exc:
-                if "not found" in exc.detail.lower():
-                    return self._close_quote(quote_id, "failed")
-                raise
-            state = str(remote.get("state") or ("PAID" if remote.get("paid") else "UNPAID"))
-            if state == "UNPAID":
-                if self.env.now >= int(q.get("expiry") or 0):
-                    return self._close_quote(quote_id, "expired")
-                return None
-            if state == "ISSUED":  # minted by a run whose state was lost: recover by restore
-                recovered = self.heal()
-                return self._close_quote(quote_id, "settled" if recovered else "failed")
-            keyset_id = self.active_keyset()
-            amounts = split_amount(int(q["amount"]))
-            start = self.state.take_counters(keyset_id, len(amounts))
-            q["outputs"] = {"keyset_id": keyset_id, "start": start, "amounts": amounts}
-        spec = q["outputs"]
-        outputs = self.make_outputs(spec["keyset_id"], spec["amounts"], spec["start"])
-        try:
-            signatures = self.client.mint(quote_id, [o.blinded() for o in outputs])
-        except CashuMintError as exc:
-            detail = exc.detail.lower()
-            if exc.code in (CODE_OUTPUTS_SIGNED, CODE_QUOTE_ISSUED) or "already" in detail:
-                found, _ = self.restore_range(spec["keyset_id"], spec["start"], len(outputs))
-                added = self.keep_unspent(found)
-                if not added and exc.code == CODE_QUOTE_ISSUED:
-                    added = self.heal()
-                return self._close_quote(quote_id, "settled" if added else "failed")
-            if exc.code == CODE_QUOTE_NOT_PAID:
-                return None
-            if "expired" in detail:
-                return self._close_quote(quote_id, "expired")
-            raise
-        proofs = self.to_proofs(outputs, signatures)
-        if sum(p["amount"] for p in proofs) != int(q["amount"]):
-            raise CashuProtocolError("the mint signed a different amount than the quote")
-        self.state.add_proofs(proofs)
-        return self._close_quote(quote_id, "settled")
-
-    def _close_quote(self, quote_id: str, tx_state: str) -> Transaction | None:
-        self.state.mint_quotes.pop(quote_id, None)
-        tx = self.state.tx_by_ref(quote_id, "incoming")
-        if tx is None:
-            return None
-        tx["state"] = tx_state
-        if tx_state != "settled":
-            return None
-        tx["settled_at"] = self.env.now
-        return Transaction.from_dict(tx)
+        received = incoming.sync(self)
+        return SyncResult(received=received, wake_at=incoming.wake_at(self))
 
     # --- lookups (offline) --------------------------------------------------------------
 
@@ -319,7 +163,7 @@ class CashuWallet(CashuCore):
     def prepare_payment(
         self, *, invoice: str, amount_msat: int | None, request_id: str
     ) -> PreparedPayment:
-        return payments.prepare(self, invoice, amount_msat, request_id)
+        return prepare.prepare(self, invoice, amount_msat, request_id)
 
     def send_payment(self, prepared: PreparedPayment) -> PaymentOutcome:
         return payments.send(self, prepared)
@@ -359,4 +203,4 @@ class CashuWallet(CashuCore):
                     added += self.keep_unspent(found[i : i + 500])
             return added
         except CashuError as exc:
-            raise _nwc_error(exc, "restore the wallet") from None
+            raise incoming.nwc_error(exc, "restore the wallet") from None
