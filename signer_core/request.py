@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from signer_core import methods, policy
-from signer_core.methods import MethodContext
+from signer_core.methods import MethodContext, PaymentPending
 from signer_core.protocol import nip47
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.protocol.events import Event, tag_value
@@ -101,8 +101,6 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
         scheme=reply.scheme,
     )
     wake_at = sync_wallet(ctx, wallet)
-
-    from signer_core.methods.pay_invoice import PaymentPending
 
     try:
         result = _run(ctx, method, params, entry)

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from signer_core.methods import MethodContext, available_methods, available_notifications
+from signer_core.methods import (
+    MethodContext,
+    PaymentPending,
+    available_methods,
+    available_notifications,
+)
 from signer_core.protocol import nip47
 from signer_core.protocol.errors import NwcError
 from signer_core.protocol.events import Event
@@ -25,7 +30,7 @@ IN_FLIGHT_RECHECK_S = 30
 
 
 def handle_wake(deps: Deps, now: int) -> WebhookResponse:
-    from signer_core.methods.pay_invoice import PaymentPending, resume
+    from signer_core.methods.pay_invoice import resume
     from signer_core.pipeline import WebhookResponse
 
     session = StateSession.read(deps.store, deps.guard, deps.secrets, deps.config.wallet_id)

@@ -38,16 +38,17 @@ def reply(wallet: LocalWallet, app: App, method: str, params: dict | None = None
 
 def fund(wallet: LocalWallet, app: App, sats: int) -> dict:
     """make_invoice, then a wake-up mints it (the fake Lightning backend pays it)."""
-    before = {t["payment_hash"] for t in _all_txs(wallet, app)}
-    events = wallet.fund(app, sats)
-    notes = [app.read(e) for e in events if e["kind"] == 23197 and e["tags"][0][1] == app.pubkey]
-    made = [t for t in _all_txs(wallet, app) if t["payment_hash"] not in before]
-    return {"invoice": made[0], "notifications": notes, "events": events}
-
-
-def _all_txs(wallet: LocalWallet, app: App) -> list[dict]:
-    out = wallet.call(app, "list_transactions", {"unpaid": True, "limit": 1000})
-    return list(out["result"]["transactions"]) if out["error"] is None else []
+    made = reply(wallet, app, "make_invoice", {"amount": sats * 1000, "description": "fund"})
+    assert made["error"] is None, made
+    for _ in range(100):
+        woke = wallet.wake()
+        assert woke.status == 200, woke.message
+        mine = [e for e in woke.events if e["tags"][0][1] == app.pubkey]
+        notes = [app.read(e) for e in mine if e["kind"] == 23197]
+        if notes:
+            return {"invoice": made["result"], "notifications": notes, "events": mine}
+        time.sleep(0.1)
+    raise AssertionError("the mint quote was never paid")
 
 
 def other_invoice(tmp_path: Path, mint_url: str, sats: int) -> str:

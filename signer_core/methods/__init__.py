@@ -68,6 +68,10 @@ def available_notifications(
     return sorted(wallet_notifications)
 
 
+class PaymentPending(Exception):
+    """The backend has a payment in flight; its claim stays and we look again later."""
+
+
 class MethodHandler(Protocol):
     def __call__(self, ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]: ...
 

@@ -14,17 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from signer_core.methods import MethodContext
+from signer_core.methods import MethodContext, PaymentPending
 from signer_core.policy import check_budget, record_settled
 from signer_core.protocol.bolt11 import InvalidInvoice, decode
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.protocol.models import PayInvoiceParams, parse_params
 from signer_core.state import LedgerEntry
 from signer_core.wallets.base import PaymentOutcome, PreparedPayment
-
-
-class PaymentPending(Exception):
-    """The backend has the payment in flight; the claim stays and we look again later."""
 
 
 def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
