@@ -106,7 +106,10 @@ def main() -> None:
         wallet = LocalWallet.create(tmp / "wallet", mint_url)
         app = wallet.add_app(name="bench")
         wallet.fund(app, 20_000, invoices=8)
-        payee = LocalWallet.create(tmp / "payee", mint_url)
+        # the payee sits on a second mint, so payments leave through the payer mint's
+        # (fake) Lightning backend like a real external payment, not an internal settlement
+        payee_mint = stack.enter_context(DevMint()).url
+        payee = LocalWallet.create(tmp / "payee", payee_mint)
         payee_app = payee.add_app(name="payee")
 
         bare = []
