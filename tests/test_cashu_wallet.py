@@ -114,6 +114,8 @@ def test_pay_invoice_through_lightning_with_change(mint_url: str, external_invoi
     assert prepared.amount_msat == 10_000 and prepared.fee_reserve_msat == 2_000
     reserved = [p for p in w.data["proofs"] if p.get("reserved") == prepared.reference]
     assert sum(p["amount"] for p in reserved) == 12  # swapped to an exact 10 + 2 reserve
+    claim = json.dumps(prepared.to_dict())  # stored in the ledger: no bearer secrets in it
+    assert not any(p["secret"] in claim for p in w.data["proofs"])
     assert w.balance() == 88
     assert w.call("needs_sync") is False  # prepared, not in flight
 

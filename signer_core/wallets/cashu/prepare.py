@@ -157,17 +157,12 @@ def prepare(
         payment_hash=inv.payment_hash,
         amount_msat=inv.amount_msat,
         fee_reserve_msat=(total + swap_fee) * 1000 - inv.amount_msat,
+        # what the claim records; the inputs themselves (bearer secrets) stay in the wallet
+        # state only, where send/reconcile find them under the reference
         data={
-            k: payment[k]
-            for k in (
-                "amount",
-                "fee_reserve",
-                "input_fee",
-                "swap_fee",
-                "inputs_total",
-                "proofs",
-                "blank",
-            )
+            **{k: payment[k] for k in ("amount", "fee_reserve", "input_fee", "swap_fee")},
+            **{k: payment[k] for k in ("inputs_total", "blank")},
+            "inputs": len(secrets),
         },
     )
 
