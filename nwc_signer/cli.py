@@ -189,6 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1")
     srv.add_argument("--port", type=int, default=8787)
     srv.set_defaults(func=cmd_function_serve)
+
+    from nwc_signer.dev import add_parser as add_dev
+
+    add_dev(top)
     return parser
 
 
