@@ -42,6 +42,24 @@ class FlakyTransport(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
+class NoChangeInQuotes(httpx.BaseTransport):
+    """Real HTTP; melt quote lookups come back without their NUT-08 change, as some mints
+    answer: the wallet must restore the change from its blank outputs' counters."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.stripped = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "GET" and request.url.path.startswith("/v1/melt/quote/"):
+            body = json.loads(response.read())
+            if body.pop("change", None):
+                self.stripped += 1
+            return httpx.Response(response.status_code, json=body)
+        return response
+
+
 def test_crash_before_the_melt_is_sent(mint_url: str, external_invoice) -> None:
     w = JsonWallet(mint_url)
     w.fund(50)
@@ -73,6 +91,22 @@ def test_crash_after_the_melt_was_sent(mint_url: str, external_invoice) -> None:
     assert w.balance() == truth
     tx = w.call("lookup_invoice", payment_hash=prepared.payment_hash, invoice=None)
     assert tx.state == "settled" and tx.fees_paid == outcome.fees_paid_msat
+
+
+def test_change_is_restored_when_the_quote_does_not_carry_it(
+    mint_url: str, external_invoice
+) -> None:
+    w = JsonWallet(mint_url)
+    w.fund(50)
+    prepared = w.prepare(external_invoice(20))
+    durable = w.state
+    w.call("send_payment", prepared)
+    w.state = durable  # crash before the state write, as above
+    w.transport = NoChangeInQuotes()
+    outcome = w.call("reconcile_payment", prepared)
+    assert w.transport.stripped == 1
+    assert outcome is not None and outcome.status == "settled" and outcome.fees_paid_msat == 1000
+    assert w.balance() == 29
 
 
 def test_lost_melt_answer_stays_pending_until_reconciled(mint_url: str, external_invoice) -> None:

@@ -82,7 +82,7 @@ def send(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome:
             if renew and _renew_blanks(core, p):
                 continue
             return _after_error(core, ref, p, exc)
-        return _apply(core, ref, p, res, from_melt=True)
+        return _apply(core, ref, p, res)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -101,15 +101,13 @@ def _renew_blanks(core: CashuCore, p: dict[str, Any]) -> bool:
     return True
 
 
-def _apply(
-    core: CashuCore, ref: str, p: dict[str, Any], q: dict[str, Any], from_melt: bool
-) -> PaymentOutcome:
+def _apply(core: CashuCore, ref: str, p: dict[str, Any], q: dict[str, Any]) -> PaymentOutcome:
     state = quote_state(q)
     if state == "PAID":
-        return _settle(core, ref, p, q, change_known=from_melt or q.get("change") is not None)
-    if state == "PENDING":
-        return PaymentOutcome("pending", message="the payment is in flight")
-    return _check_inputs_after_unpaid(core, ref, p, "the mint did not pay the invoice")
+        return _settle(core, ref, p, q)
+    if state == "UNPAID":
+        return _check_inputs_after_unpaid(core, ref, p, "the mint did not pay the invoice")
+    return PaymentOutcome("pending", message=f"the payment is in flight ({state.lower()})")
 
 
 def _after_error(
@@ -123,7 +121,7 @@ def _after_error(
     state = quote_state(q)
     if state == "UNPAID":
         return _check_inputs_after_unpaid(core, ref, p, exc.detail)
-    return _apply(core, ref, p, q, from_melt=False)
+    return _apply(core, ref, p, q)
 
 
 def _check_inputs_after_unpaid(
@@ -149,9 +147,9 @@ def _check_inputs_after_unpaid(
     return outcome
 
 
-def _settle(
-    core: CashuCore, ref: str, p: dict[str, Any], q: dict[str, Any], change_known: bool
-) -> PaymentOutcome:
+def _settle(core: CashuCore, ref: str, p: dict[str, Any], q: dict[str, Any]) -> PaymentOutcome:
+    """Apply a PAID melt: drop the inputs, add the change (from the answer, or restored from
+    our blank outputs when the answer does not say), record fees and preimage."""
     st = core.state
     blank = p["blank"]
     change: list[dict[str, Any]] = []
@@ -159,7 +157,7 @@ def _settle(
         if q.get("change"):
             outputs = core.make_outputs(blank["keyset_id"], [1] * blank["count"], blank["start"])
             change = core.to_proofs(outputs, list(q["change"]))
-        elif blank["count"] and not change_known:
+        elif blank["count"] and q.get("change") is None:
             found, _ = core.restore_range(blank["keyset_id"], blank["start"], blank["count"])
             change = found
     except SignatureError:
@@ -213,7 +211,7 @@ def reconcile(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome | No
         return PaymentOutcome("pending", message=f"could not ask the mint: {exc}")
     state = quote_state(q)
     if state != "UNPAID":
-        return _apply(core, ref, p, q, from_melt=False)
+        return _apply(core, ref, p, q)
     try:
         states = core.proof_states(core.state.reserved_by(ref))
     except CashuError as exc:
@@ -249,6 +247,6 @@ def sync_sent(core: CashuCore) -> None:
             continue
         state = quote_state(q)
         if state == "PAID":
-            _settle(core, ref, p, q, change_known=q.get("change") is not None)
+            _settle(core, ref, p, q)
         elif state == "UNPAID" and core.env.now - int(p.get("sent_at", 0)) > SENT_GRACE_SECONDS:
             p["state"] = "prepared"
