@@ -13,34 +13,12 @@ from pathlib import Path
 import pytest
 
 from signer_core.pipeline import WebhookRequest, WebhookResponse, handle_webhook
-from signer_core.stores.base import StoreUnavailable
 from signer_core.webhook import sign_delivery
+from tests import faults
+from tests.faults import FlakyStore
 from tests.nwc import App, LocalWallet
 
 pytestmark = pytest.mark.mint
-
-
-class FlakyStore:
-    """The real store, failing write number `fail_on` before or after it lands."""
-
-    def __init__(self, inner, fail_on: int, when: str, hook=None) -> None:
-        self.inner, self.fail_on, self.when, self.hook = inner, fail_on, when, hook
-        self.writes = 0
-
-    def read(self):
-        return self.inner.read()
-
-    def write(self, blob: bytes, expected_version: str | None) -> str:
-        self.writes += 1
-        if self.writes == self.fail_on:
-            if self.hook is not None:
-                self.hook()
-                return self.inner.write(blob, expected_version)
-            if self.when == "before":
-                raise StoreUnavailable("injected outage before the write")
-            self.inner.write(blob, expected_version)
-            raise StoreUnavailable("injected outage after the write landed")
-        return self.inner.write(blob, expected_version)
 
 
 def deliver_with(wallet: LocalWallet, store, event) -> WebhookResponse:
@@ -150,3 +128,44 @@ def test_parallel_duplicate_deliveries_pay_once(funded) -> None:
     replies = {app.read(r.events[0])["result"]["preimage"] for r in ok}
     assert len(replies) == 1
     assert [t["amount"] for t in outgoing(wallet, app)] == [30_000]
+
+
+@pytest.fixture
+def lossy_network(monkeypatch):
+    import signer_core.wallets
+
+    faults.LoseMeltAnswer.armed = True
+    monkeypatch.setitem(signer_core.wallets.BACKENDS, "cashu", "tests.faults:lossy_cashu")
+
+
+def test_a_lost_mint_answer_is_reconciled_on_redelivery(funded, lossy_network) -> None:
+    wallet, app, payee, payee_app = funded
+    event = app.request("pay_invoice", {"invoice": payee.invoice(payee_app, 35)})
+    first = wallet.deliver(event)
+    assert first.status == 409 and first.retry_after, first.message  # in flight: retry soon
+    assert first.events == []
+
+    again = wallet.deliver(event, attempt=2)
+    assert again.status == 200, again.message
+    paid = app.read(again.events[0])
+    assert paid["error"] is None, paid
+    assert [t["amount"] for t in outgoing(wallet, app)] == [35_000]
+    assert balance(wallet, app) == 300_000 - 35_000 - paid["result"]["fees_paid"]
+
+
+def test_a_wake_up_finishes_a_payment_in_flight_and_answers_the_app(funded, lossy_network) -> None:
+    wallet, app, payee, payee_app = funded
+    event = app.request("pay_invoice", {"invoice": payee.invoice(payee_app, 15)})
+    first = wallet.deliver(event)
+    assert first.status == 409, app.read(first.events[0]) if first.events else first.message
+    woke = wallet.wake()  # the watcher gave up re-delivering; the scheduled wake-up comes
+    assert woke.status == 200, woke.message
+    late = [e for e in woke.events if e["kind"] == 23195]
+    assert len(late) == 1
+    assert late[0]["tags"][:2] == [["p", app.pubkey], ["e", event["id"]]]
+    paid = app.read(late[0])
+    assert paid["result_type"] == "pay_invoice" and paid["error"] is None, paid
+    assert any(e["kind"] == 13194 for e in woke.events)  # info events for re-publishing
+    # a later re-delivery gets the same stored answer and pays nothing more
+    assert app.read(wallet.deliver(event).events[0]) == paid
+    assert [t["amount"] for t in outgoing(wallet, app)] == [15_000]
