@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 KEYSET_REFRESH_SECONDS = 3600
 RESTORE_BATCH = 25
 HEAL_LOOKBACK = 100
-SWAP_REF = "swap"
 
 
 class SignatureError(CashuProtocolError):
@@ -293,23 +292,24 @@ class CashuCore:
         keyset_id = self.active_keyset()
         amounts = send + keep
         start = self.state.take_counters(keyset_id, len(amounts))
-        entry = {"keyset_id": keyset_id, "start": start, "count": len(amounts), "op": "swap"}
+        ref = f"swap:{keyset_id[:16]}:{start}"
+        entry = {"keyset_id": keyset_id, "start": start, "count": len(amounts), "ref": ref}
         self.state.pending_outputs.append(entry)
-        self.state.reserve([p["secret"] for p in inputs], SWAP_REF)
+        self.state.reserve([p["secret"] for p in inputs], ref)
         outputs = self.make_outputs(keyset_id, amounts, start)
         try:
             signatures = self.client.swap(self.wire(inputs), [o.blinded() for o in outputs])
         except CashuMintError as exc:
             self._drop_entry(entry)
-            self.state.release(SWAP_REF)
+            self.state.release(ref)
             if exc.code in (CODE_PROOFS_SPENT, CODE_OUTPUTS_SIGNED):
                 self.heal()  # our state is stale: a lost write after an earlier operation
             raise
         except MintUnreachable as exc:
             if not exc.maybe_received:
                 self._drop_entry(entry)
-                self.state.release(SWAP_REF)
-            raise
+                self.state.release(ref)
+            raise  # maybe done at the mint: inputs stay reserved, heal() settles it
         new = self.to_proofs(outputs, signatures)
         self.state.remove_proofs(p["secret"] for p in inputs)
         self.state.add_proofs(new)
@@ -328,16 +328,21 @@ class CashuCore:
         signatures issued on counters at or past ours (NUT-09). Returns the amount recovered."""
         recovered = 0
         self.load_keysets()
-        free = [p for p in self.state.proofs if not p.get("reserved") or p["reserved"] == SWAP_REF]
-        if free:
-            states = self.proof_states(free)
-            self.state.remove_proofs(s for s, st in states.items() if st == "SPENT")
-            if not any(st == "PENDING" for s, st in states.items()):
-                self.state.release(SWAP_REF)
         for entry in list(self.state.pending_outputs):
             proofs, _ = self.restore_range(entry["keyset_id"], entry["start"], entry["count"])
             recovered += self.keep_unspent(proofs)
+            ref = entry.get("ref")
+            if ref:  # the swap's inputs: spent if it went through, else still ours
+                states = self.proof_states(self.state.reserved_by(ref))
+                if any(s == "PENDING" for s in states.values()):
+                    continue  # still in progress at the mint; look again later
+                self.state.remove_proofs(s for s, st in states.items() if st == "SPENT")
+                self.state.release(ref)
             self._drop_entry(entry)
+        free = self.state.spendable()
+        if free:
+            states = self.proof_states(free)
+            self.state.remove_proofs(s for s, st in states.items() if st == "SPENT")
         for keyset_id in self._active_ids():
             recovered += self.scan_forward(keyset_id)
         return recovered

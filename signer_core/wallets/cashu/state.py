@@ -12,7 +12,7 @@ Layout (``data["v"] == 1``)::
                                  outputs?: {keyset_id, start, amounts}}}   pending incoming
     payments         {melt_quote_id: {...}}                        prepared / in-flight melts
     payments_done    {melt_quote_id: {status, preimage, fees_paid_msat, message, at}}
-    pending_outputs  [{keyset_id, start, count, op}]               swaps whose result is unknown
+    pending_outputs  [{keyset_id, start, count, ref?}]   swaps / change whose result is unknown
     txs              [{ref, ...NIP-47 transaction fields}]          newest last
 
 Everything secret (proof secrets) stays in here; nothing is logged.
