@@ -76,9 +76,10 @@ def handle_wake(deps: Deps, now: int) -> WebhookResponse:
     first = next(iter(state.connections.values()), None)
     if first is not None:
         ctx = MethodContext(state, first, wallet, "", now, session.commit)
+        synced = wallet.needs_sync()
         wake_at = sync_wallet(ctx, wallet)
         notes.extend(ctx.notifications)
-        changed = changed or bool(ctx.notifications)
+        changed = changed or synced  # a sync may update backend state without a receipt
 
     events.extend(notification_events(session, state, notes, now))
     events.extend(info_events(session, state, wallet.methods, wallet.notifications, now))
