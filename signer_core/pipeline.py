@@ -37,8 +37,8 @@ __all__ = ["SignerConfig", "Secrets", "WebhookRequest", "WebhookResponse", "hand
 class SignerConfig:
     wallet_id: str
     watcher_pubkey: str
-    freshness_s: int = 300  # payment requests older (or newer) than this are refused
-    ledger_retention_s: int = 7 * 86400  # done requests are remembered this long
+    freshness_s: int = 300  # pay/make_invoice requests older (or newer) than this are refused
+    ledger_retention_s: int = 86400  # done requests are remembered this long (>> freshness)
     max_attempts: int = 4  # compare-and-swap retries before answering 409
     pending_retry_s: int = 5  # Retry-After while a payment is in flight
     wallet_config: dict[str, Any] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Per-connection rules: allowed methods, expiry, budgets; per-request freshness.
+"""Per-connection rules: allowed methods, expiry, budgets.
 
 Budgets follow Alby Hub: the amount counted against a budget is what settled in the current
 period plus every payment still pending with its fee reserve, so two concurrent payments
@@ -15,7 +15,6 @@ from signer_core.state import Connection, LedgerEntry, Renewal
 # Methods every connection may call whatever it was granted: they reveal nothing of value
 # beyond the connection's own limits, and clients call them before anything else.
 ALWAYS_ALLOWED = frozenset({"get_info", "get_budget"})
-PAY_METHODS = frozenset({"pay_invoice"})
 
 
 def period_start(renewal: Renewal, now: int) -> int:

@@ -125,10 +125,13 @@ def _check_new_request(event: Event, method: str, connection: Any, deps: Deps, n
     if method not in methods.IMPLEMENTED:
         raise NwcError(ErrorCode.NOT_IMPLEMENTED, f"method {method!r} is not supported")
     policy.check_connection(connection, method, now)
-    if method in policy.PAY_METHODS and abs(now - event["created_at"]) > deps.config.freshness_s:
+    # Requests that move money or create invoices must be fresh: relays re-deliver old
+    # events (some even store ephemeral ones), and a stale one must never act once the
+    # ledger has forgotten it. The ledger outlives this window many times over.
+    if method in methods.LEDGERED and abs(now - event["created_at"]) > deps.config.freshness_s:
         raise NwcError(
             ErrorCode.OTHER,
-            f"payment request created {now - event['created_at']} s from now is outside the "
+            f"{method} request created {now - event['created_at']} s ago is outside the "
             f"{deps.config.freshness_s} s freshness window; send it again",
         )
 

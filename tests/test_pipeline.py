@@ -263,10 +263,21 @@ def test_expired_connection_is_unauthorized(wallet: LocalWallet) -> None:
     assert reply(wallet, soon, "get_balance")["error"]["code"] == "UNAUTHORIZED"
 
 
-def test_stale_payment_request_is_refused(wallet: LocalWallet, app: App) -> None:
-    event = app.request("pay_invoice", {"invoice": "lnbc1x"}, created_at=int(time.time()) - 3600)
+@pytest.mark.parametrize("method", ["pay_invoice", "make_invoice"])
+@pytest.mark.parametrize("age", [3600, -3600])
+def test_stale_or_future_state_changing_requests_are_refused(
+    wallet: LocalWallet, app: App, method: str, age: int
+) -> None:
+    params = {"invoice": "lnbc1x"} if method == "pay_invoice" else {"amount": 1000}
+    before = blob(wallet)
+    event = app.request(method, params, created_at=int(time.time()) - age)
     out = app.read(wallet.deliver(event).events[0])
     assert out["error"]["code"] == "OTHER" and "freshness" in out["error"]["message"]
+    assert blob(wallet) == before
+    # read-only requests have no freshness window
+    assert (
+        wallet.deliver(app.request("get_balance", created_at=int(time.time()) - 3600)).status == 200
+    )
 
 
 def test_revoked_connection_loses_access_and_the_key_rotates(wallet: LocalWallet) -> None:
