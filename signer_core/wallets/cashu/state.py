@@ -32,6 +32,21 @@ DONE_PAYMENTS_MAX = 200
 Proof = dict[str, Any]
 
 
+def _empty_collections() -> dict[str, Any]:
+    """The state's collections when empty (fresh objects on every call)."""
+    return {
+        "keysets": {},
+        "keysets_checked_at": 0,
+        "counters": {},
+        "proofs": [],
+        "mint_quotes": {},
+        "payments": {},
+        "payments_done": {},
+        "pending_outputs": [],
+        "txs": [],
+    }
+
+
 def create_data(
     mint_url: str, *, unit: str = "sat", network: str | None = None, now: int = 0
 ) -> dict[str, Any]:
@@ -42,15 +57,7 @@ def create_data(
         "mint_url": mint_url.rstrip("/"),
         "unit": unit,
         "created_at": now,
-        "keysets": {},
-        "keysets_checked_at": 0,
-        "counters": {},
-        "proofs": [],
-        "mint_quotes": {},
-        "payments": {},
-        "payments_done": {},
-        "pending_outputs": [],
-        "txs": [],
+        **_empty_collections(),
     }
     if network:
         data["network"] = network
@@ -64,19 +71,7 @@ def check_data(data: dict[str, Any]) -> None:
         raise ValueError(f"unsupported cashu wallet state version {version!r}")
     if not isinstance(data.get("mint_url"), str):
         raise ValueError("cashu wallet state has no mint_url")
-    defaults: dict[str, Any] = {
-        "unit": "sat",
-        "keysets": {},
-        "keysets_checked_at": 0,
-        "counters": {},
-        "proofs": [],
-        "mint_quotes": {},
-        "payments": {},
-        "payments_done": {},
-        "pending_outputs": [],
-        "txs": [],
-    }
-    for key, value in defaults.items():
+    for key, value in {"unit": "sat", **_empty_collections()}.items():
         data.setdefault(key, value)
 
 
