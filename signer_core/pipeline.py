@@ -132,13 +132,14 @@ def handle_webhook(
     except Exception:
         log.exception("unexpected failure handling a delivery")
         response = WebhookResponse(500, message="internal error")
+    ms = round((time.perf_counter() - started) * 1000, 1)
     log.info(
-        "delivery handled",
-        extra={
-            "status": response.status,
-            "events": len(response.events),
-            "ms": round((time.perf_counter() - started) * 1000, 1),
-        },
+        "delivery handled: status=%d events=%d ms=%.1f %s",
+        response.status,
+        len(response.events),
+        ms,
+        response.message,
+        extra={"status": response.status, "events": len(response.events), "ms": ms},
     )
     return response
 
