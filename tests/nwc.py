@@ -43,7 +43,26 @@ class LocalWallet(harness.LocalWallet):
         remember_secret(made.mnemonic)
         remember_secret((path / "secrets" / "root.key").read_text().strip())
         remember_secret(made.watcher_secret)
-        return cls(made.path, made.watcher_secret, made.mnemonic)
+        wallet = cls(made.path, made.watcher_secret, made.mnemonic)
+        wallet.remember_keys()
+        return wallet
+
+    def remember_keys(self) -> None:
+        """Register the seed and the current data key too (they live only in memory)."""
+        from functions.local.datadir import DataDir
+        from signer_core.vault import sealed
+
+        folder = DataDir(self.path)
+        found = folder.store().read()
+        assert found is not None
+        opened = sealed.open_with_admin(
+            sealed.parse(found[0]),
+            root_secret=folder.secrets().root_secret,
+            expected_wallet_id=folder.config().wallet_id,
+            min_generation=0,
+        )
+        remember_secret(opened.dek)
+        remember_secret(opened.state["seed_hex"])
 
     def add_app(self, *extra: str, name: str = "app", encryption: str | None = "nip44_v2") -> App:
         return App.from_uri(self.connection_uri(*extra, name=name), encryption)
