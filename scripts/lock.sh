@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 uv="${UV:-.venv/bin/uv}"
-"$uv" pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
+"$uv" pip compile pyproject.toml --all-extras --python-version 3.11 --generate-hashes \
   --quiet -o requirements.lock
