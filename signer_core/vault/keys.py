@@ -44,6 +44,7 @@ INFO_CONNECTION_KEK = b"nwc-signer/v1/connection-kek"
 INFO_ADMIN_KEK = b"nwc-signer/v1/admin-kek"
 INFO_BODY_KEY = b"nwc-signer/v1/body-key"
 INFO_WRAP_TAG = b"nwc-signer/v1/wrap-tag"
+INFO_REGISTRATION_KEY = b"nwc-signer/v1/registration-key"
 
 _CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _MAX_ID_CHARS = 128
@@ -171,3 +172,20 @@ def wrap_tag_key(root_secret: bytes, wallet_id: str) -> bytes:
     _check_root(root_secret)
     check_id("wallet id", wallet_id)
     return hkdf(root_secret, salt=SALT, info=_info(INFO_WRAP_TAG, wallet_id))
+
+
+def registration_secret(root_secret: bytes, wallet_id: str) -> bytes:
+    """The key a wallet signs its relay-watcher registrations with (relay_watcher/registration).
+
+    HKDF(root, info = "nwc-signer/v1/registration-key" 0x00 wallet_id), retried with a counter
+    like the service keys. Its own purpose label, so a watcher never sees a signature by a key
+    that also opens or signs anything else.
+    """
+    _check_root(root_secret)
+    check_id("wallet id", wallet_id)
+    for counter in range(256):
+        info = _info(INFO_REGISTRATION_KEY, wallet_id) + b"\x00" + bytes([counter])
+        candidate = hkdf(root_secret, salt=SALT, info=info)
+        if 0 < int.from_bytes(candidate, "big") < _CURVE_ORDER:
+            return candidate
+    raise InvalidKey("no valid registration key after 256 counters")  # pragma: no cover

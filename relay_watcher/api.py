@@ -1,0 +1,98 @@
+"""The watcher's HTTP API (FastAPI, so /openapi.json documents it).
+
+PUT  /v1/wallets             register or update a wallet (signed, relay_watcher/registration.py)
+POST /v1/wallets/unregister  remove a wallet (signed)
+GET  /v1/watcher             the watcher's public key (what a signer function is configured with)
+GET  /health                 liveness and a summary
+GET  /metrics                Prometheus metrics
+
+Registration bodies are read raw: the signature covers the exact bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from relay_watcher.service import Watcher
+
+MAX_BODY = 256 * 1024
+
+_SIGNED = {
+    "parameters": [
+        {"name": "X-Nwc-Timestamp", "in": "header", "required": True,
+         "schema": {"type": "string"}, "description": "unix seconds of signing"},
+        {"name": "X-Nwc-Signature", "in": "header", "required": True,
+         "schema": {"type": "string"},
+         "description": "hex BIP-340 signature by the wallet's registration key of "
+                        "SHA-256('nwc-signer/register/v1' \\n timestamp \\n body)"},
+    ],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["wallet_pubkey"],
+        "properties": {
+            "action": {"type": "string", "enum": ["register", "unregister"]},
+            "wallet_pubkey": {"type": "string", "description": "registration key, x-only hex"},
+            "function_url": {"type": "string", "description": "the signer function's URL"},
+            "relays": {"type": "array", "items": {"type": "string"}},
+            "service_keys": {"type": "array", "items": {"type": "object", "properties": {
+                "pubkey": {"type": "string"},
+                "proof": {"type": "string", "description": "service key's signature of "
+                          "SHA-256('nwc-signer/register-key/v1' \\n wallet_pubkey)"}}}},
+        }}}}},
+    "responses": {"401": {"description": "bad or stale signature"},
+                  "409": {"description": "replay, stale update, or key of another wallet"}},
+}  # fmt: skip
+
+
+def create_app(watcher: Watcher) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await watcher.start()
+        try:
+            yield
+        finally:
+            await watcher.stop()
+
+    app = FastAPI(
+        title="nwc-signer relay-watcher",
+        version="1",
+        description="Wakes serverless NWC signer functions for requests seen on Nostr relays.",
+        lifespan=lifespan,
+    )
+
+    async def _signed(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return JSONResponse({"message": "body too large"}, status_code=413)
+        status, answer = watcher.register(dict(request.headers), body)
+        return JSONResponse(answer, status_code=status)
+
+    @app.put("/v1/wallets", openapi_extra=_SIGNED, summary="Register or update a wallet")
+    async def register(request: Request) -> Response:
+        return await _signed(request)
+
+    @app.post("/v1/wallets/unregister", openapi_extra=_SIGNED, summary="Unregister a wallet")
+    async def unregister(request: Request) -> Response:
+        return await _signed(request)
+
+    @app.get("/v1/watcher", summary="The watcher's public key")
+    async def info() -> dict[str, Any]:
+        return {"watcher_pubkey": watcher.pubkey}
+
+    @app.get("/health", summary="Liveness and a summary")
+    async def health() -> Response:
+        body = await watcher.health()
+        return JSONResponse(body, status_code=200 if body["ok"] else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        watcher.metrics.queue.set(watcher.db.job_count())
+        return Response(generate_latest(watcher.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

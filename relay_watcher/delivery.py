@@ -1,0 +1,234 @@
+"""Webhook delivery from the durable queue: at least once, bounded retries, per-wallet limits.
+
+Status semantics are docs/webhook.md's: 2xx publish and done; 409 retry soon (Retry-After);
+other 4xx drop (recorded as a dead letter, never retried); 5xx and transport errors retry with
+exponential back-off and jitter; after `max_attempts` a dead letter. A function's answer is
+stored before its events are published, so a restart publishes instead of re-delivering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from relay_watcher.db import Job, WatcherDB
+from relay_watcher.metrics import Metrics
+from signer_core.protocol.events import InvalidEvent, verify_event
+from signer_core.webhook import sign_delivery
+
+log = logging.getLogger("relay_watcher.delivery")
+
+Publish = Callable[[dict[str, Any], list[str]], Awaitable[bool]]
+
+
+@dataclass
+class DeliveryConfig:
+    max_attempts: int = 8
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+    busy_retry_s: float = 2.0  # 409 without Retry-After
+    per_wallet: int = 2
+    concurrency: int = 32
+    connect_timeout_s: float = 5.0
+    timeout_s: float = 60.0  # a payment may take a while at the function
+    max_response_bytes: int = 1024 * 1024
+
+
+def backoff(attempt: int, cfg: DeliveryConfig, retry_after: float | None = None) -> float:
+    """Seconds until the next try: Retry-After if given, else 2^(n-1) * base, jittered."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.1), cfg.backoff_max_s)
+    raw = min(cfg.backoff_base_s * 2 ** (attempt - 1), cfg.backoff_max_s)
+    return float(raw * random.uniform(0.5, 1.0))
+
+
+def _retry_after(res: httpx.Response) -> float | None:
+    value = res.headers.get("retry-after", "")
+    return float(value) if value.isdigit() else None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: WatcherDB,
+        metrics: Metrics,
+        watcher_secret: bytes,
+        publish: Publish,
+        cfg: DeliveryConfig | None = None,
+    ) -> None:
+        self.db, self.metrics, self.publish_event = db, metrics, publish
+        self._secret = watcher_secret
+        self.cfg = cfg or DeliveryConfig()
+        self.kick = asyncio.Event()
+        self.in_flight: set[str] = set()
+        self.per_wallet: Tally[str] = Tally()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.cfg.timeout_s, connect=self.cfg.connect_timeout_s),
+            limits=httpx.Limits(max_connections=self.cfg.concurrency * 2),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def run(self) -> None:
+        """Pick due jobs until cancelled; woken early by `kick` when something is queued."""
+        while True:
+            self.kick.clear()
+            room = self.cfg.concurrency - len(self.in_flight)
+            jobs = self.db.due_jobs(time.time(), max(room, 0), self.in_flight) if room > 0 else []
+            for job in jobs:
+                if self.per_wallet[job.wallet_pubkey] >= self.cfg.per_wallet:
+                    continue
+                self.in_flight.add(job.id)
+                self.per_wallet[job.wallet_pubkey] += 1
+                task = asyncio.create_task(self._run_job(job))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            self.metrics.queue.set(self.db.job_count())
+            nxt = self.db.next_due()
+            wait = 1.0 if nxt is None else min(max(nxt - time.time(), 0.05), 1.0)
+            if jobs and room > 0:
+                wait = min(wait, 0.05)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.kick.wait(), wait)
+
+    async def _run_job(self, job: Job) -> None:
+        try:
+            if job.state == "publish":
+                await self._publish(job, job.events or [], job.attempts)
+            else:
+                await self._deliver(job)
+        except Exception:
+            log.exception("delivery %s failed unexpectedly; retrying later", job.id[:16])
+            self.db.retry_later(job.id, job.attempts + 1, time.time() + 5, "internal error")
+        finally:
+            self.in_flight.discard(job.id)
+            self.per_wallet[job.wallet_pubkey] -= 1
+            if self.per_wallet[job.wallet_pubkey] <= 0:
+                del self.per_wallet[job.wallet_pubkey]
+            self.kick.set()
+
+    def _body(self, job: Job, attempt: int) -> bytes:
+        meta = {"id": job.id, "attempt": attempt}
+        if job.kind == "wake":
+            return json.dumps({"type": "wake", "delivery": meta}).encode()
+        body = {"type": "request", "event": job.payload["event"],
+                "relays": job.payload.get("relays", []), "delivery": meta}  # fmt: skip
+        return json.dumps(body).encode()
+
+    async def _deliver(self, job: Job) -> None:
+        wallet = self.db.wallet(job.wallet_pubkey)
+        if wallet is None:
+            log.info("dropping delivery %s: wallet no longer registered", job.id[:16])
+            self.metrics.deliveries.labels(job.kind, "unregistered").inc()
+            self.db.finish(job.id)
+            return
+        attempt = job.attempts + 1
+        body = self._body(job, attempt)
+        headers = {**sign_delivery(body, self._secret, int(time.time())),
+                   "Content-Type": "application/json"}  # fmt: skip
+        started = time.perf_counter()
+        try:
+            res = await self.http.post(wallet.function_url, content=body, headers=headers)
+            status, error = res.status_code, ""
+        except httpx.HTTPError as exc:
+            res, status, error = None, 0, f"{type(exc).__name__}: {exc}"
+        self.metrics.latency.observe(time.perf_counter() - started)
+        if res is not None and 200 <= status < 300:
+            events, wake_at = self._parse_answer(res)
+            if wake_at is not None:
+                self.db.set_wake(job.wallet_pubkey, wake_at)
+            self.metrics.deliveries.labels(job.kind, "ok").inc()
+            self.db.to_publish(job.id, events, 0)
+            await self._publish(job, events, 0, wallet.relays)
+            return
+        message = error or _message(res)
+        if status == 409:
+            self.metrics.deliveries.labels(job.kind, "busy").inc()
+            hinted = _retry_after(res) if res is not None else None
+            delay = backoff(attempt, self.cfg, self.cfg.busy_retry_s if hinted is None else hinted)
+        elif 400 <= status < 500:
+            log.warning("delivery %s refused with %d: %s", job.id[:16], status, message)
+            self.metrics.deliveries.labels(job.kind, "dropped").inc()
+            self.db.dead_letter(job, attempt, f"HTTP {status}: {message}", int(time.time()))
+            return
+        else:
+            self.metrics.deliveries.labels(job.kind, "retry").inc()
+            delay = backoff(attempt, self.cfg, _retry_after(res) if res is not None else None)
+        await self._retry_or_give_up(job, attempt, delay, f"HTTP {status}: {message}")
+
+    async def _retry_or_give_up(self, job: Job, attempt: int, delay: float, error: str) -> None:
+        if attempt >= self.cfg.max_attempts:
+            log.warning("delivery %s dead after %d attempts: %s", job.id[:16], attempt, error)
+            self.metrics.dead.inc()
+            self.metrics.deliveries.labels(job.kind, "dead").inc()
+            self.db.dead_letter(job, attempt, error, int(time.time()))
+            return
+        log.info("delivery %s: %s; retry %d in %.1f s", job.id[:16], error, attempt + 1, delay)
+        self.metrics.retries.inc()
+        self.db.retry_later(job.id, attempt, time.time() + delay, error)
+
+    def _parse_answer(self, res: httpx.Response) -> tuple[list[dict[str, Any]], int | None]:
+        """The function's events (each verified: we publish only valid ones) and wake_at."""
+        if len(res.content) > self.cfg.max_response_bytes:
+            log.warning("function answer too large (%d bytes); ignored", len(res.content))
+            return [], None
+        try:
+            raw = res.json()
+        except ValueError:
+            log.warning("function answered 2xx with a body that is not JSON")
+            return [], None
+        events: list[dict[str, Any]] = []
+        for item in raw.get("events") or [] if isinstance(raw, dict) else []:
+            try:
+                events.append(dict(verify_event(item)))
+            except InvalidEvent as exc:
+                log.warning("function returned an invalid event (%s); not published", exc)
+        wake_at = raw.get("wake_at") if isinstance(raw, dict) else None
+        return events, wake_at if isinstance(wake_at, int) and wake_at > 0 else None
+
+    async def _publish(
+        self, job: Job, events: list[dict[str, Any]], attempts: int, relays: list[str] | None = None
+    ) -> None:
+        if relays is None:
+            wallet = self.db.wallet(job.wallet_pubkey)
+            relays = wallet.relays if wallet else []
+        targets = list(dict.fromkeys([*relays, *job.payload.get("relays", [])]))
+        failed = []
+        for event in events:
+            ok = await self.publish_event(event, targets)
+            self.metrics.published.labels("ok" if ok else "failed").inc()
+            if not ok:
+                failed.append(event)
+        if not failed:
+            self.db.finish(job.id)
+            return
+        attempt = attempts + 1
+        self.db.to_publish(job.id, failed, attempt)
+        await self._retry_or_give_up(job, attempt, backoff(attempt, self.cfg), "publish failed")
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.http.aclose()
+
+
+def _message(res: httpx.Response | None) -> str:
+    if res is None:
+        return ""
+    try:
+        raw = res.json()
+        return str(raw.get("message", ""))[:200] if isinstance(raw, dict) else ""
+    except ValueError:
+        return res.text[:200]

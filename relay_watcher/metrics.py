@@ -1,0 +1,62 @@
+"""Prometheus metrics of one watcher (its own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.events = Counter(
+            "nwc_watcher_events_total", "NWC request events accepted for delivery", registry=r
+        )
+        self.duplicates = Counter(
+            "nwc_watcher_events_duplicate_total",
+            "request events seen again (another relay, re-subscription) and not re-delivered",
+            registry=r,
+        )
+        self.dropped = Counter(
+            "nwc_watcher_events_dropped_total",
+            "relay messages dropped before delivery, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "nwc_watcher_deliveries_total",
+            "webhook attempts by outcome (ok, retry, busy, dropped, dead)",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "nwc_watcher_delivery_retries_total", "deliveries scheduled for another try", registry=r
+        )
+        self.dead = Counter(
+            "nwc_watcher_dead_letters_total", "deliveries given up and recorded", registry=r
+        )
+        self.latency = Histogram(
+            "nwc_watcher_delivery_seconds",
+            "webhook round trip to the signer function",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.published = Counter(
+            "nwc_watcher_published_total",
+            "events published by outcome (ok: at least one relay took it)",
+            ["outcome"],
+            registry=r,
+        )
+        self.relays_connected = Gauge(
+            "nwc_watcher_relays_connected", "relays with a live connection", registry=r
+        )
+        self.relays_total = Gauge("nwc_watcher_relays", "relays in use", registry=r)
+        self.queue = Gauge("nwc_watcher_queue_depth", "deliveries waiting or in flight", registry=r)
+        self.wallets = Gauge("nwc_watcher_wallets", "registered wallets", registry=r)
+        self.keys = Gauge("nwc_watcher_service_keys", "registered wallet-service keys", registry=r)
+        self.wakes = Counter("nwc_watcher_wakes_total", "scheduled wake-ups queued", registry=r)
+        self.registrations = Counter(
+            "nwc_watcher_registrations_total",
+            "registration requests by outcome",
+            ["outcome"],
+            registry=r,
+        )

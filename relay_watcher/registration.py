@@ -1,0 +1,145 @@
+"""Signed wallet registrations: what a wallet sends the watcher, and how the watcher checks it.
+
+A registration is signed by the wallet's *registration key* (derived from the wallet's root
+secret, `signer_core.vault.keys.registration_secret`); its x-only pubkey identifies the wallet
+at the watcher. Each wallet-service pubkey comes with a proof (a Schnorr signature by that
+service key over the wallet pubkey), so nobody can claim, and so hijack or silence, another
+wallet's connection keys, which are public in every 13194 info event.
+
+Replays: the signed timestamp must be within MAX_SKEW_S of the watcher's clock, must not be
+older than the last accepted registration of the wallet, and each signature is accepted once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from signer_core.crypto.secp import schnorr_sign, schnorr_verify, xonly_pubkey
+
+DOMAIN = b"nwc-signer/register/v1"
+PROOF_DOMAIN = b"nwc-signer/register-key/v1"
+SIGNATURE_HEADER = "x-nwc-signature"
+TIMESTAMP_HEADER = "x-nwc-timestamp"
+MAX_SKEW_S = 300
+MAX_SERVICE_KEYS = 1000
+MAX_RELAYS = 20
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX128 = re.compile(r"[0-9a-f]{128}")
+
+
+class RegistrationError(Exception):
+    """A registration that is malformed (400) or not authentic (401)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Registration:
+    action: str  # "register" | "unregister"
+    wallet_pubkey: str
+    function_url: str
+    relays: tuple[str, ...]
+    service_pubkeys: tuple[str, ...]
+    timestamp: int
+    signature: str
+
+
+def _digest(timestamp: str, body: bytes) -> bytes:
+    return hashlib.sha256(DOMAIN + b"\n" + timestamp.encode() + b"\n" + body).digest()
+
+
+def _proof_digest(wallet_pubkey: str) -> bytes:
+    return hashlib.sha256(PROOF_DOMAIN + b"\n" + wallet_pubkey.encode()).digest()
+
+
+def service_key_proof(service_secret: bytes, wallet_pubkey: str) -> str:
+    """The service key's signature binding it to one wallet (registration key)."""
+    return schnorr_sign(_proof_digest(wallet_pubkey), service_secret).hex()
+
+
+def build(
+    registration_secret: bytes,
+    *,
+    now: int,
+    function_url: str = "",
+    relays: list[str] | None = None,
+    service_secrets: list[bytes] | None = None,
+    action: str = "register",
+) -> tuple[dict[str, str], bytes]:
+    """Headers and body of a signed registration (wallet side: CLI, `nwc-signer dev`)."""
+    wallet_pubkey = xonly_pubkey(registration_secret).hex()
+    body: dict[str, Any] = {"action": action, "wallet_pubkey": wallet_pubkey}
+    if action == "register":
+        body["function_url"] = function_url
+        body["relays"] = list(relays or [])
+        body["service_keys"] = [
+            {"pubkey": xonly_pubkey(s).hex(), "proof": service_key_proof(s, wallet_pubkey)}
+            for s in service_secrets or []
+        ]
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    ts = str(now)
+    sig = schnorr_sign(_digest(ts, raw), registration_secret).hex()
+    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig, "content-type": "application/json"}, raw
+
+
+def _relay_url(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith(("ws://", "wss://")) or len(value) > 500:
+        raise RegistrationError(400, "relays must be ws:// or wss:// URLs")
+    return value
+
+
+def verify(headers: dict[str, str], body: bytes, now: int) -> Registration:
+    """Parse and authenticate a registration; RegistrationError(400/401) otherwise."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    ts, sig = lower.get(TIMESTAMP_HEADER, ""), lower.get(SIGNATURE_HEADER, "")
+    if not ts.isdigit() or len(ts) > 12 or not _HEX128.fullmatch(sig):
+        raise RegistrationError(401, "missing or malformed signature headers")
+    if abs(now - int(ts)) > MAX_SKEW_S:
+        raise RegistrationError(401, "registration timestamp outside the allowed window")
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RegistrationError(400, "body is not valid JSON") from None
+    if not isinstance(raw, dict):
+        raise RegistrationError(400, "body must be a JSON object")
+    wallet = raw.get("wallet_pubkey")
+    if not isinstance(wallet, str) or not _HEX64.fullmatch(wallet):
+        raise RegistrationError(400, "wallet_pubkey must be 64 lower-case hex characters")
+    if not schnorr_verify(_digest(ts, body), bytes.fromhex(sig), bytes.fromhex(wallet)):
+        raise RegistrationError(401, "bad registration signature")
+    action = raw.get("action", "register")
+    if action == "unregister":
+        return Registration(action, wallet, "", (), (), int(ts), sig)
+    if action != "register":
+        raise RegistrationError(400, f"unknown action {action!r}")
+    url = raw.get("function_url")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2000:
+        raise RegistrationError(400, "function_url must be an http(s) URL")
+    relays = raw.get("relays")
+    if not isinstance(relays, list) or not 0 < len(relays) <= MAX_RELAYS:
+        raise RegistrationError(400, f"relays must be a list of 1 to {MAX_RELAYS} URLs")
+    keys = raw.get("service_keys")
+    if not isinstance(keys, list) or len(keys) > MAX_SERVICE_KEYS:
+        raise RegistrationError(400, f"service_keys must be a list of at most {MAX_SERVICE_KEYS}")
+    pubkeys = []
+    proof_digest = _proof_digest(wallet)
+    for item in keys:
+        pub = item.get("pubkey") if isinstance(item, dict) else None
+        proof = item.get("proof") if isinstance(item, dict) else None
+        if not isinstance(pub, str) or not _HEX64.fullmatch(pub):
+            raise RegistrationError(400, "each service key needs a 64-hex pubkey")
+        if not isinstance(proof, str) or not _HEX128.fullmatch(proof):
+            raise RegistrationError(400, f"service key {pub[:12]}… has no valid proof")
+        if not schnorr_verify(proof_digest, bytes.fromhex(proof), bytes.fromhex(pub)):
+            raise RegistrationError(401, f"service key {pub[:12]}… proof does not verify")
+        pubkeys.append(pub)
+    relay_list = tuple(dict.fromkeys(_relay_url(r) for r in relays))
+    return Registration(
+        "register", wallet, url, relay_list, tuple(dict.fromkeys(pubkeys)), int(ts), sig
+    )

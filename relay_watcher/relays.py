@@ -1,0 +1,172 @@
+"""Relay connections through nostr-sdk's client (it reconnects and re-sends subscriptions).
+
+The watcher reads raw relay messages (`ClientNotification.MESSAGE`) rather than nostr-sdk's
+de-duplicated event stream: it wants every copy (to count duplicates across relays) and every
+piece of garbage (to count it); de-dup and verification are its own (service.py).
+
+Filter plan per relay (docs/watcher.md): up to CHUNKED_MAX keys, `#p` filters of CHUNK keys
+each (one subscription per chunk); above that, one kind-wide subscription filtered locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import nostr_sdk as ns
+
+log = logging.getLogger("relay_watcher.relays")
+
+REQUEST_KIND = 23194
+CHUNK = 500
+MAX_CHUNKS = 4
+CHUNKED_MAX = CHUNK * MAX_CHUNKS
+
+OnMessage = Callable[[str, str], Awaitable[None]]
+
+
+def plan_filters(pubkeys: list[str], since: int) -> list[dict[str, Any]]:
+    """The REQ filters (one subscription each) that cover `pubkeys` on one relay."""
+    if not pubkeys:
+        return []
+    keys = sorted(pubkeys)
+    if len(keys) > CHUNKED_MAX:
+        return [{"kinds": [REQUEST_KIND], "since": since}]
+    return [
+        {"kinds": [REQUEST_KIND], "#p": keys[i : i + CHUNK], "since": since}
+        for i in range(0, len(keys), CHUNK)
+    ]
+
+
+class RelayPool:
+    def __init__(self, on_message: OnMessage, connect_timeout_s: float = 5.0) -> None:
+        self.on_message = on_message
+        self.connect_timeout_s = connect_timeout_s
+        self.client = ns.ClientBuilder().build()
+        self.relays: set[str] = set()
+        self.subs: dict[str, list[str]] = {}  # relay -> subscription ids in use
+        self.plans: dict[str, list[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    def _opts(self) -> ns.RelayOptions:
+        # garbage (oversize events...) must reach us to be counted; we check sizes ourselves
+        return ns.RelayOptions().limits(ns.RelayLimits.disable()).reconnect(True)
+
+    async def start(self) -> None:
+        self._reader = asyncio.create_task(self._read(), name="relay-reader")
+
+    async def ensure_relays(self, urls: set[str]) -> None:
+        for url in sorted(urls - self.relays):
+            try:
+                await self.client.add_relay(ns.RelayUrl.parse(url), None, False, self._opts())
+                await self.client.connect_relay(ns.RelayUrl.parse(url))
+            except Exception as exc:  # a bad URL must not stop the others
+                log.warning("cannot use relay %s: %s", url, exc)
+                continue
+            self.relays.add(url)
+            log.info("relay added: %s", url)
+        for url in sorted(self.relays - urls):
+            await self.unsubscribe(url)
+            try:
+                await self.client.remove_relay(ns.RelayUrl.parse(url), True)
+            except Exception as exc:
+                log.warning("removing relay %s: %s", url, exc)
+            self.relays.discard(url)
+            self.plans.pop(url, None)
+
+    async def subscribe(self, url: str, filters: list[dict[str, Any]]) -> None:
+        """(Re-)subscribe one relay; the same ids are reused, which replaces a REQ in place."""
+        if self.plans.get(url) == filters:
+            return
+        old = self.subs.get(url, [])
+        ids = []
+        for i, flt in enumerate(filters):
+            sub_id = f"nwc-{abs(hash(url)) % 10**8}-{i}"
+            nfilter = ns.Filter.from_json(json.dumps(flt))
+            target = ns.ReqTarget.single(ns.RelayUrl.parse(url), [nfilter])
+            try:
+                await self.client.subscribe(target, sub_id)
+            except Exception as exc:
+                log.warning("subscribing on %s failed (will retry): %s", url, exc)
+                self.plans.pop(url, None)
+                return
+            ids.append(sub_id)
+        for sub_id in old[len(ids) :]:
+            await self._unsub(sub_id)
+        self.subs[url] = ids
+        self.plans[url] = filters
+
+    async def unsubscribe(self, url: str) -> None:
+        for sub_id in self.subs.pop(url, []):
+            await self._unsub(sub_id)
+
+    async def _unsub(self, sub_id: str) -> None:
+        try:
+            await self.client.unsubscribe(sub_id)
+        except Exception as exc:
+            log.debug("unsubscribe %s: %s", sub_id, exc)
+
+    async def _read(self) -> None:
+        stream = self.client.notifications()
+        while True:
+            try:
+                item = await stream.next()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("relay notification stream error: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if item is None or item.is_shutdown():
+                return
+            if item.is_message():
+                try:
+                    await self.on_message(str(item.relay_url), item.message.as_json())
+                except Exception:
+                    log.exception("handling a relay message failed")
+
+    async def publish(self, event: dict[str, Any], urls: list[str], timeout_s: float = 5.0) -> bool:
+        """Send one event to `urls`; True if at least one relay accepted it."""
+        targets = [u for u in urls if u in self.relays]
+        if not targets:
+            return False
+        try:
+            out = await asyncio.wait_for(
+                self.client.send_event(
+                    ns.Event.from_json(json.dumps(event)),
+                    ns.SendEventTarget.to([ns.RelayUrl.parse(u) for u in targets]),
+                    None,
+                    timedelta(seconds=timeout_s),
+                ),
+                timeout_s + 1,
+            )
+        except Exception as exc:
+            log.warning("publishing event %s failed: %s", event.get("id", "?")[:12], exc)
+            return False
+        if out.failed:
+            log.info("event %s refused by %d relay(s)", event.get("id", "?")[:12], len(out.failed))
+        return bool(out.success)
+
+    async def status(self) -> dict[str, str]:
+        try:
+            relays = await self.client.relays()
+        except Exception:
+            return {}
+        return {str(url): relay.status().name.lower() for url, relay in relays.items()}
+
+    async def close(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+        try:
+            await asyncio.wait_for(self.client.shutdown(), 5)
+        except Exception as exc:
+            log.debug("client shutdown: %s", exc)
+
+
+def now() -> int:
+    return int(time.time())
