@@ -1,0 +1,339 @@
+"""The AWS side of a local stack: moto_server on loopback, the stack's resources provisioned
+in it (state bucket, idempotency table, root secret), and the real Lambda handler behind
+the Function-URL emulator. `nwc-signer dev --runtime lambda` and the tests use it.
+
+In dev the wallet folder (`--data-dir`) stays the place the CLI administers: the function's
+bucket is seeded from it, a newer local blob (a connection added with the CLI) is pushed
+before each invocation and the function's newer blob is written back after it, so
+restarting on the same folder keeps the wallet. That shim is dev-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REGION = "us-east-1"
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_FAKE_KEYS = {k.lower(): v for k, v in FAKE_CREDENTIALS.items()}  # moto accepts any keys
+
+
+@contextlib.contextmanager
+def moto_server(port: int | None = None) -> Iterator[str]:
+    """A moto_server subprocess on 127.0.0.1; yields its endpoint URL."""
+    from nwc_signer.devmint import free_port
+
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/moto-api/", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass
+class Stack:
+    """One user's resources in moto, named like the SAM template names them."""
+
+    endpoint_url: str
+    env: dict[str, str]
+
+    def session(self) -> Any:
+        import boto3
+
+        return boto3.session.Session(region_name=REGION, **_FAKE_KEYS)
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service, endpoint_url=self.endpoint_url)
+
+    def settings(self) -> Any:
+        from functions.aws_lambda.settings import Settings
+
+        return Settings.from_env(self.env)
+
+
+def provision(
+    endpoint_url: str,
+    *,
+    wallet_id: str,
+    watcher_pubkey: str,
+    root_secret_hex: str | None,
+    name: str = "nwc-signer",
+) -> Stack:
+    """Create the bucket (versioned), the table (TTL on `expiration`) and the root secret
+    (given, or 64 hex characters generated like the template's GenerateSecretString)."""
+    import boto3
+
+    sess = boto3.session.Session(region_name=REGION, **_FAKE_KEYS)
+    s3 = sess.client("s3", endpoint_url=endpoint_url)
+    ddb = sess.client("dynamodb", endpoint_url=endpoint_url)
+    sm = sess.client("secretsmanager", endpoint_url=endpoint_url)
+    suffix = os.urandom(4).hex()
+    bucket, table = f"{name}-state-{suffix}", f"{name}-idempotency-{suffix}"
+    secret = f"{name}/root-{suffix}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    ddb.create_table(
+        TableName=table,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(
+        TableName=table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+    )
+    if root_secret_hex is None:
+        value = sm.get_random_password(
+            PasswordLength=64,
+            ExcludeCharacters="ghijklmnopqrstuvwxyz",
+            ExcludeUppercase=True,
+            ExcludePunctuation=True,
+            IncludeSpace=False,
+        )["RandomPassword"]
+        root_secret_hex = value
+    sm.create_secret(Name=secret, SecretString=root_secret_hex)
+    env = {
+        **FAKE_CREDENTIALS,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "WALLET_ID": wallet_id,
+        "WATCHER_PUBKEY": watcher_pubkey,
+        "STATE_BUCKET": bucket,
+        "STATE_KEY": "wallet.sealed",
+        "TABLE_NAME": table,
+        "ROOT_SECRET_ID": secret,
+        "POWERTOOLS_SERVICE_NAME": "nwc-signer",
+        "POWERTOOLS_METRICS_NAMESPACE": "NwcSigner",
+    }
+    return Stack(endpoint_url, env)
+
+
+class FolderMirror:
+    """Dev-only: keep a wallet folder and the stack's bucket on the newest generation."""
+
+    def __init__(self, data_dir: Path, stack: Stack) -> None:
+        from functions.local.datadir import DataDir
+        from signer_core.stores.s3 import DynamoDBGenerationGuard, S3Store
+
+        folder = DataDir(data_dir)
+        settings = stack.settings()
+        self.local, self.local_guard = folder.store(), folder.guard()
+        self.remote = S3Store(settings.state_bucket, settings.state_key, client=stack.client("s3"))
+        self.remote_guard = DynamoDBGenerationGuard(
+            settings.table_name, settings.guard_item_id, client=stack.client("dynamodb")
+        )
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _generation(found: tuple[bytes, str] | None) -> int:
+        from signer_core.vault.sealed import parse
+
+        return 0 if found is None else parse(found[0]).generation
+
+    def push(self) -> None:
+        with self.lock:
+            mine, theirs = self.local.read(), self.remote.read()
+            if mine is not None and self._generation(mine) > self._generation(theirs):
+                self.remote.write(mine[0], None if theirs is None else theirs[1])
+                self.remote_guard.advance(self._generation(mine))
+
+    def pull(self) -> None:
+        with self.lock:
+            mine, theirs = self.local.read(), self.remote.read()
+            if theirs is not None and self._generation(theirs) > self._generation(mine):
+                self.local.write(theirs[0], None if mine is None else mine[1])
+                self.local_guard.advance(self._generation(theirs))
+
+
+def stack_for_folder(data_dir: Path, endpoint_url: str) -> Stack:
+    """Provision a stack for a local wallet folder (its root secret, watcher key, id)."""
+    from functions.local.datadir import DataDir
+
+    folder = DataDir(data_dir)
+    cfg = folder.config()
+    return provision(
+        endpoint_url,
+        wallet_id=cfg.wallet_id,
+        watcher_pubkey=cfg.watcher_pubkey,
+        root_secret_hex=folder.secrets().root_secret.hex(),
+    )
+
+
+@contextlib.contextmanager
+def lambda_function(data_dir: Path, port: int, host: str = "127.0.0.1") -> Iterator[Any]:
+    """moto_server + a stack seeded from `data_dir` + the real handler behind the Function
+    URL emulator on host:port. Yields the (not yet serving) HTTP server; the caller runs
+    serve_forever(). Sets the AWS_* variables of this process for the handler."""
+    from functions.aws_lambda.emulator import make_server
+
+    with moto_server() as endpoint:
+        stack = stack_for_folder(data_dir, endpoint)
+        saved = {k: os.environ.get(k) for k in stack.env}
+        os.environ.update(stack.env)
+        from functions.aws_lambda import handler as lambda_handler
+
+        lambda_handler.reset()
+        mirror = FolderMirror(data_dir, stack)
+        mirror.push()
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            mirror.push()
+            try:
+                return lambda_handler.handler(event, context)
+            finally:
+                mirror.pull()
+
+        server = make_server(invoke, host, port)
+        try:
+            yield server
+        finally:
+            server.server_close()
+            mirror.pull()
+            lambda_handler.reset()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+class LambdaWallet:
+    """A wallet in a (moto) stack, driven through the real Lambda handler the way the
+    watcher drives a Function URL: a signed webhook, as a payload-2.0 event. Same call /
+    fund / wake helpers as `nwc_signer.harness.LocalWallet` (it borrows them)."""
+
+    def __init__(self, stack: Stack, watcher_secret: bytes, mnemonic: str = "") -> None:
+        self.stack = stack
+        self.watcher_secret = watcher_secret
+        self.mnemonic = mnemonic
+
+    @classmethod
+    def create(cls, endpoint_url: str, mint_url: str) -> LambdaWallet:
+        from signer_core.crypto.secp import generate_private_key, xonly_pubkey
+
+        watcher = generate_private_key()
+        stack = provision(
+            endpoint_url,
+            wallet_id=os.urandom(8).hex(),
+            watcher_pubkey=xonly_pubkey(watcher).hex(),
+            root_secret_hex=None,
+        )
+        wallet = cls(stack, watcher)
+        wallet.mnemonic = wallet.admin().create("cashu", mint_url)
+        return wallet
+
+    def admin(self) -> Any:
+        from functions.aws_lambda.admin import AwsWallet
+
+        return AwsWallet(self.stack.settings(), _EndpointSession(self.stack))
+
+    def root_secret_hex(self) -> str:
+        sm = self.stack.client("secretsmanager")
+        return str(sm.get_secret_value(SecretId=self.stack.env["ROOT_SECRET_ID"])["SecretString"])
+
+    def add_app(self, name: str = "app", encryption: str | None = "nip44_v2", **opts: Any) -> Any:
+        from nwc_signer.nwc_app import NwcApp
+
+        uri = self.admin().add_connection(name, ["ws://127.0.0.1:1"], **opts)
+        return NwcApp.from_uri(uri, encryption)
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One invocation of the handler with this stack's environment."""
+        from functions.aws_lambda import handler as lambda_handler
+        from functions.aws_lambda.emulator import FakeContext
+
+        with _environment(self.stack.env):
+            result: dict[str, Any] = lambda_handler.handler(event, FakeContext())
+        return result
+
+    def post(self, body: bytes, headers: dict[str, str]) -> Any:
+        from functions.aws_lambda.emulator import function_url_event, http_response
+        from signer_core.pipeline import WebhookResponse
+
+        h = {"Content-Type": "application/json", **headers}
+        status, out_headers, out = http_response(
+            self.invoke(function_url_event("POST", "/", "", h, body))
+        )
+        import json
+
+        data = json.loads(out)
+        retry = out_headers.get("Retry-After")
+        return WebhookResponse(
+            status,
+            events=data.get("events", []),
+            wake_at=data.get("wake_at"),
+            message=data.get("message", ""),
+            retry_after=int(retry) if retry else None,
+        )
+
+    def deliver_body(self, body: bytes, *, now: int | None = None) -> Any:
+        from signer_core.webhook import sign_delivery
+
+        return self.post(body, sign_delivery(body, self.watcher_secret, now or int(time.time())))
+
+    from nwc_signer.harness import LocalWallet as _L
+
+    deliver = _L.deliver
+    wake = _L.wake
+    call = _L.call
+    invoice = _L.invoice
+    fund = _L.fund
+    del _L
+
+
+class _EndpointSession:
+    """A boto3 session whose clients talk to the stack's endpoint (moto)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def client(self, service: str) -> Any:
+        return self.stack.client(service)
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    if all(os.environ.get(k) == v for k, v in env.items()):
+        yield  # already set (threads of one test share it): no swapping underneath them
+        return
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
