@@ -147,7 +147,12 @@ def _run(ctx: MethodContext, method: str, params: dict[str, Any], entry: LedgerE
 
 
 def _wallet_env(state: WalletState, deps: Deps, now: int) -> WalletEnv:
-    return WalletEnv(seed=bytes.fromhex(state.seed_hex), now=now, config=deps.config.wallet_config)
+    return WalletEnv(
+        seed=bytes.fromhex(state.seed_hex),
+        now=now,
+        config=deps.config.wallet_config,
+        mnemonic=state.mnemonic,
+    )
 
 
 def sync_wallet(ctx: MethodContext, wallet: Wallet) -> int | None:

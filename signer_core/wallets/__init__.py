@@ -11,6 +11,7 @@ from signer_core.wallets.base import Wallet, WalletEnv
 # so a Cashu request never pays for the Spark SDK and the other way round.
 BACKENDS: dict[str, str] = {
     "cashu": "signer_core.wallets.cashu.wallet:CashuWallet",
+    "spark": "signer_core.wallets.spark.wallet:SparkWallet",
 }
 
 

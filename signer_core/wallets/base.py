@@ -90,10 +90,12 @@ class SyncResult:
 class WalletEnv:
     """What a backend needs from outside its state: the seed, a clock, time limits."""
 
-    seed: bytes  # BIP-39 seed (64 bytes) of the wallet's mnemonic
+    seed: bytes = field(repr=False)  # BIP-39 seed (64 bytes) of the wallet's mnemonic
     now: int  # unix seconds, from the pipeline's clock
     http_timeout: float = 10.0
     config: dict[str, Any] = field(default_factory=dict)
+    # the BIP-39 phrase itself, for SDKs that derive their keys from it (Spark)
+    mnemonic: str = field(default="", repr=False)
 
 
 class Wallet(Protocol):

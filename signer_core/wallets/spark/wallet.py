@@ -1,0 +1,255 @@
+"""``SparkWallet``: the ``Wallet`` protocol (signer_core.wallets.base) on breez-sdk-spark.
+
+State in ``data`` (JSON, sealed with the rest of the wallet):
+
+- ``network`` (regtest | mainnet), ``identity_pubkey``, ``spark_address``,
+  ``lightning_address`` (or None): derived once, offline, so get_info needs no SDK build
+- ``storage``: the SDK's storage folder (see ``storage.py``)
+- ``invoices``: bolt11s we issued and not yet seen paid (payment hash -> record), so
+  lookup_invoice can answer "pending"/"expired" and sync knows when to look again
+- ``seen_receives`` / ``receive_cursor`` / ``last_sync``: which incoming payments were
+  already notified, so each ``payment_received`` goes out once
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
+
+from signer_core.protocol.errors import ErrorCode, NwcError
+from signer_core.wallets.base import (
+    PaymentOutcome,
+    PreparedPayment,
+    SyncResult,
+    Transaction,
+    TxType,
+    WalletEnv,
+)
+from signer_core.wallets.spark import errors, incoming, mapping, payments
+from signer_core.wallets.spark.session import ConnectFn, SparkSession
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ALIAS = "nwc-signer (spark)"
+NETWORKS = ("regtest", "mainnet")
+
+
+class SparkWallet:
+    kind: ClassVar[str] = "spark"
+    methods: ClassVar[frozenset[str]] = frozenset(
+        {
+            "pay_invoice",
+            "make_invoice",
+            "lookup_invoice",
+            "list_transactions",
+            "get_balance",
+            "get_info",
+        }
+    )
+    notifications: ClassVar[frozenset[str]] = frozenset({"payment_received", "payment_sent"})
+
+    def __init__(
+        self, data: dict[str, Any], env: WalletEnv, *, connect: ConnectFn | None = None
+    ) -> None:
+        if not env.mnemonic:
+            raise NwcError(ErrorCode.INTERNAL, "the Spark backend needs the wallet's mnemonic")
+        self.data = data
+        self.env = env
+        self.session = SparkSession(data, env, connect)
+        self.prepared: dict[str, Any] = {}  # idempotency key -> SDK prepare response
+
+    @staticmethod
+    def create_data(
+        network: str,
+        *,
+        mnemonic: str,
+        config: dict[str, Any] | None = None,
+        connect: ConnectFn | None = None,
+        now: int = 0,
+    ) -> dict[str, Any]:
+        """A fresh state for ``wallet create``: builds the SDK offline once to derive the
+        identity key and Spark address and to save its initial storage."""
+        if network not in NETWORKS:
+            raise ValueError(f"network must be one of {', '.join(NETWORKS)}")
+        data: dict[str, Any] = {
+            "network": network,
+            "identity_pubkey": "",
+            "spark_address": "",
+            "lightning_address": None,
+            "storage": None,
+            "invoices": {},
+            "seen_receives": [],
+            "receive_cursor": now,
+            "last_sync": 0,
+        }
+        env = WalletEnv(seed=b"", now=now, mnemonic=mnemonic, config=dict(config or {}))
+        wallet = SparkWallet(data, env, connect=connect)
+        try:
+            wallet.identity()
+        finally:
+            wallet.close()
+        return data
+
+    def call(self, what: str, op: Callable[[Any], Awaitable[T]], timeout: float | None = None) -> T:
+        """One SDK operation; any failure becomes the NIP-47 error for ``what``."""
+        try:
+            return self.session.run(what, op, timeout=timeout)
+        except Exception as exc:
+            error = errors.to_nwc(exc, what)
+            log.info("spark: %s failed: %s (%s)", what, error.code.value, errors.kind(exc))
+            raise error from None
+
+    def close(self) -> None:
+        self.session.close()
+
+    # --- info and balance ---------------------------------------------------------------
+
+    def identity(self) -> tuple[str, str]:
+        """(identity pubkey, Spark address): offline, cached in ``data``."""
+        if not (self.data.get("identity_pubkey") and self.data.get("spark_address")):
+            b = self.session.sdk
+
+            async def op(client: Any) -> tuple[Any, Any]:
+                info = await client.get_info(b.GetInfoRequest(ensure_synced=None))
+                method = b.ReceivePaymentMethod.SPARK_ADDRESS()
+                address = await client.receive_payment(
+                    b.ReceivePaymentRequest(payment_method=method)
+                )
+                return info, address
+
+            info, address = self.call("derive the Spark identity", op)
+            self.data["identity_pubkey"] = str(info.identity_pubkey)
+            self.data["spark_address"] = str(address.payment_request)
+        return str(self.data["identity_pubkey"]), str(self.data["spark_address"])
+
+    def get_info(self) -> dict[str, Any]:
+        pubkey, address = self.identity()
+        out: dict[str, Any] = {
+            "alias": ALIAS,
+            "network": self.data.get("network", "regtest"),
+            "spark_address": address,
+            "spark_identity_pubkey": pubkey,
+        }
+        if self.data.get("lightning_address"):
+            out["lud16"] = self.data["lightning_address"]
+        return out
+
+    def get_balance_msat(self) -> int:
+        b = self.session.sdk
+
+        async def op(client: Any) -> Any:
+            return await client.get_info(b.GetInfoRequest(ensure_synced=None))
+
+        return int(self.call("read the balance", op).balance_sats) * 1000
+
+    def register_lightning_address(self, username: str, description: str | None = None) -> str:
+        """Register ``username@<lnurl domain>`` with Breez's LNURL server (network)."""
+        b = self.session.sdk
+
+        async def op(client: Any) -> Any:
+            request = b.RegisterLightningAddressRequest(username=username, description=description)
+            return await client.register_lightning_address(request)
+
+        info = self.call("register the lightning address", op)
+        self.data["lightning_address"] = str(info.lightning_address)
+        return str(info.lightning_address)
+
+    # --- outgoing -----------------------------------------------------------------------
+
+    def prepare_payment(
+        self, *, invoice: str, amount_msat: int | None, request_id: str
+    ) -> PreparedPayment:
+        return payments.prepare(self, invoice, amount_msat, request_id)
+
+    def send_payment(self, prepared: PreparedPayment) -> PaymentOutcome:
+        return payments.send(self, prepared)
+
+    def reconcile_payment(self, prepared: PreparedPayment) -> PaymentOutcome | None:
+        return payments.reconcile(self, prepared)
+
+    def cancel_payment(self, prepared: PreparedPayment) -> None:
+        self.prepared.pop(prepared.reference, None)  # the SDK reserves nothing before send
+
+    # --- lookups ------------------------------------------------------------------------
+
+    def _payments(self, **filters: Any) -> list[Any]:
+        b = self.session.sdk
+
+        async def op(client: Any) -> Any:
+            return await client.list_payments(b.ListPaymentsRequest(**filters))
+
+        return list(self.call("list payments", op).payments)
+
+    def lookup_invoice(
+        self, *, payment_hash: str | None, invoice: str | None
+    ) -> Transaction | None:
+        if not payment_hash and invoice:
+            from signer_core.protocol.bolt11 import InvalidInvoice, decode
+
+            try:
+                payment_hash = decode(invoice).payment_hash
+            except InvalidInvoice as exc:
+                raise NwcError(ErrorCode.OTHER, f"invalid invoice: {exc}") from None
+        if not payment_hash:
+            raise NwcError(ErrorCode.OTHER, "payment_hash or invoice is required")
+        wanted = payment_hash.lower()
+        for payment in self._payments(limit=LOOKUP_LIMIT, sort_ascending=False):
+            if mapping.payment_hash(payment).lower() == wanted:
+                return mapping.to_transaction(payment)
+        record = self.data.get("invoices", {}).get(wanted)
+        return incoming.invoice_tx(record, self.env.now) if record else None
+
+    def list_transactions(
+        self,
+        *,
+        from_time: int | None,
+        until: int | None,
+        limit: int,
+        offset: int,
+        unpaid: bool,
+        tx_type: TxType | None,
+    ) -> list[Transaction]:
+        offset, limit = max(offset, 0), max(limit, 0)
+        b = self.session.sdk
+        filters: dict[str, Any] = {"limit": offset + limit, "offset": 0, "sort_ascending": False}
+        if from_time is not None:
+            filters["from_timestamp"] = from_time
+        if until is not None:
+            filters["to_timestamp"] = until + 1  # the SDK's bound is exclusive, NIP-47's not
+        if tx_type is not None:
+            sdk_type = b.PaymentType.SEND if tx_type == "outgoing" else b.PaymentType.RECEIVE
+            filters["type_filter"] = [sdk_type]
+        txs = [mapping.to_transaction(p) for p in self._payments(**filters)]
+        if unpaid and tx_type != "outgoing":
+            for record in self.data.get("invoices", {}).values():
+                created = int(record["created_at"])
+                if (from_time is None or created >= from_time) and (
+                    until is None or created <= until
+                ):
+                    txs.append(incoming.invoice_tx(record, self.env.now))
+        txs.sort(key=lambda t: t.created_at, reverse=True)
+        return txs[offset : offset + limit]
+
+    # --- incoming -----------------------------------------------------------------------
+
+    def make_invoice(
+        self,
+        *,
+        amount_msat: int,
+        description: str | None,
+        description_hash: str | None,
+        expiry: int | None,
+        metadata: dict[str, Any] | None,
+    ) -> Transaction:
+        return incoming.make_invoice(self, amount_msat, description, description_hash, expiry)
+
+    def needs_sync(self) -> bool:
+        return incoming.needs_sync(self)
+
+    def sync(self) -> SyncResult:
+        return incoming.sync(self)
+
+
+LOOKUP_LIMIT = 500
