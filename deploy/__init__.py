@@ -1,0 +1,1 @@
+"""What puts a signer into a user's account (ARCHITECTURE.md): bundle, template, deploy."""
