@@ -46,10 +46,17 @@ def cmd_wallet_create(args: argparse.Namespace) -> int:
         from signer_core.wallets.cashu.wallet import CashuWallet
 
         backend_data = CashuWallet.create_data(args.mint_url)
-    else:
+    elif args.backend != "spark":
         raise CliError(f"backend {args.backend!r} is not available yet")
     now = int(time.time())
-    state = new_wallet_state(backend=args.backend, backend_data=backend_data, now=now)
+    state = new_wallet_state(backend=args.backend, backend_data={}, now=now)
+    wallet_config: dict[str, Any] = {}
+    if args.backend == "spark":
+        from signer_core.wallets.spark.setup import create_spark_data
+
+        wallet_config = create_spark_data(folder.path, state, args.network, now)
+    else:
+        state.backend_data = backend_data
     root = generate_private_key()
     watcher_secret = None
     watcher_pubkey = args.watcher_pubkey
@@ -61,6 +68,7 @@ def cmd_wallet_create(args: argparse.Namespace) -> int:
         backend=args.backend,
         watcher_pubkey=watcher_pubkey,
         relays=args.relay or list(DEFAULT_RELAYS),
+        wallet_config=wallet_config,
     )
     folder.init(config, root, watcher_secret)
     create_wallet(folder.store(), folder.guard(), Secrets(root), state)
@@ -150,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--data-dir", required=True)
     create.add_argument("--backend", choices=["cashu", "spark"], default="cashu")
     create.add_argument("--mint-url", help="Cashu mint URL (cashu backend)")
+    create.add_argument(
+        "--network", choices=["regtest", "mainnet"], default="regtest", help="spark backend"
+    )
     create.add_argument("--relay", action="append", help="relay for connections (repeatable)")
     create.add_argument("--watcher-pubkey", help="the relay-watcher's public key (hex)")
     create.add_argument("--quiet", action="store_true", help="do not print the recovery phrase")
@@ -206,10 +217,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from functions.local.datadir import DataDirError
     from signer_core.session import NoWallet
     from signer_core.vault.sealed import VaultError
+    from signer_core.wallets.spark.setup import SetupError
 
     try:
         code: int = args.func(args)
-    except (CliError, DataDirError, NoWallet, VaultError) as exc:
+    except (CliError, DataDirError, NoWallet, VaultError, SetupError) as exc:
         print(f"nwc-signer: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -58,6 +58,8 @@ def api_key(env: WalletEnv) -> str | None:
     if not key and path:
         try:
             key = Path(path).read_text().strip()
+        except FileNotFoundError:
+            key = None
         except OSError as exc:
             raise NwcError(
                 ErrorCode.INTERNAL, f"the Breez API key file cannot be read ({exc.strerror})"
