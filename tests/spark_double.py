@@ -247,7 +247,10 @@ class FakeSdk:
     async def receive_payment(self, request: Any) -> Any:
         method = real(request).payment_method
         if method.is_spark_address():
-            return real(b.ReceivePaymentResponse(payment_request="sparkrt1fake", fee=0, cross_chain_info=None))
+            address = b.ReceivePaymentResponse(
+                payment_request="sparkrt1fake", fee=0, cross_chain_info=None
+            )
+            return real(address)
         assert method.is_bolt11_invoice()
         await self.spark.network()
         bolt11, preimage = make_bolt11(
@@ -268,18 +271,23 @@ class FakeSdk:
         bolt11 = request.payment_request.input
         inv = decode(bolt11)
         amount = inv.amount_msat // 1000 if inv.amount_msat else request.amount
+        source = b.PaymentRequestSource(bip_21_uri=None, bip_353_address=None)
         details = b.Bolt11InvoiceDetails(
             amount_msat=inv.amount_msat, description=inv.description, description_hash=None,
-            expiry=inv.expiry, invoice=b.Bolt11Invoice(bolt11=bolt11, source=b.PaymentRequestSource(bip_21_uri=None, bip_353_address=None)),
+            expiry=inv.expiry, invoice=b.Bolt11Invoice(bolt11=bolt11, source=source),
             min_final_cltv_expiry_delta=18, network=b.BitcoinNetwork.REGTEST,
             payee_pubkey="02" + "11" * 32, payment_hash=inv.payment_hash,
-            payment_secret=inv.payment_secret or "00" * 32, routing_hints=[], timestamp=inv.timestamp,
+            payment_secret=inv.payment_secret or "00" * 32, routing_hints=[],
+            timestamp=inv.timestamp,
         )  # fmt: skip
         method = b.SendPaymentMethod.BOLT11_INVOICE(details, None, self.spark.fee_sats)
         return real(
             b.PrepareSendPaymentResponse(
-                payment_method=method, amount=amount, token_identifier=None,
-                conversion_estimate=None, fee_policy=b.FeePolicy.FEES_EXCLUDED,
+                payment_method=method,
+                amount=amount,
+                token_identifier=None,
+                conversion_estimate=None,
+                fee_policy=b.FeePolicy.FEES_EXCLUDED,
             )  # fmt: skip
         )
 
@@ -327,7 +335,8 @@ class FakeSdk:
         if request.type_filter:
             rows = [r for r in rows if getattr(b.PaymentType, r["type"]) in request.type_filter]
         if request.status_filter:
-            rows = [r for r in rows if getattr(b.PaymentStatus, r["status"]) in request.status_filter]
+            wanted = request.status_filter
+            rows = [r for r in rows if getattr(b.PaymentStatus, r["status"]) in wanted]
         if request.from_timestamp is not None:
             rows = [r for r in rows if r["timestamp"] >= request.from_timestamp]
         if request.to_timestamp is not None:
@@ -359,8 +368,10 @@ class FakeSdk:
         lnurl = b.LnurlInfo(url=f"https://breez.tips/lnurlp/{request.username}", bech32="lnurl1x")
         return real(
             b.LightningAddressInfo(
-                description=request.description or "", lightning_address=address,
-                lnurl=lnurl, username=request.username,
+                description=request.description or "",
+                lightning_address=address,
+                lnurl=lnurl,
+                username=request.username,
             )  # fmt: skip
         )
 

@@ -59,7 +59,9 @@ class Spark:
         return self.call("sync")
 
     def prepare(self, bolt11: str, request_id: str = "ab" * 32) -> PreparedPayment:
-        prepared = self.call("prepare_payment", invoice=bolt11, amount_msat=None, request_id=request_id)
+        prepared = self.call(
+            "prepare_payment", invoice=bolt11, amount_msat=None, request_id=request_id
+        )
         return PreparedPayment.from_dict(json.loads(json.dumps(prepared.to_dict())))
 
 
@@ -84,9 +86,11 @@ def test_info_and_balance_are_offline_and_cached(spark: Spark, fake: FakeSpark) 
 
 def test_invoice_paid_is_notified_once_and_settles_lookup(spark: Spark, fake: FakeSpark) -> None:
     tx = spark.invoice(21)
-    assert (tx.type, tx.state, tx.amount, tx.description) == ("incoming", "pending", 21000, "coffee")
+    assert (tx.type, tx.state, tx.amount) == ("incoming", "pending", 21000)
+    assert tx.description == "coffee"
     assert tx.invoice.startswith("lnbcrt") and tx.expires_at and tx.payment_hash
-    assert spark.call("lookup_invoice", payment_hash=tx.payment_hash, invoice=None).state == "pending"
+    pending = spark.call("lookup_invoice", payment_hash=tx.payment_hash, invoice=None)
+    assert pending.state == "pending"
     wallet = spark.open()
     assert wallet.needs_sync()
     first = spark.call("sync")
@@ -125,13 +129,15 @@ def test_pay_settles_once_under_the_request_ids_key(spark: Spark, fake: FakeSpar
     assert prepared.reference == idempotency_key("ab" * 32)
     assert (prepared.amount_msat, prepared.fee_reserve_msat) == (300_000, 2000)
     outcome = spark.call("send_payment", prepared)
-    assert (outcome.status, outcome.preimage, outcome.fees_paid_msat) == ("settled", "cd" * 32, 2000)
+    assert (outcome.status, outcome.preimage) == ("settled", "cd" * 32)
+    assert outcome.fees_paid_msat == 2000
     again = spark.call("send_payment", prepared)  # a duplicate resolves to the same payment
     assert again.status == "settled" and fake.sends == 1
     assert spark.call("reconcile_payment", prepared).status == "settled"
     assert spark.call("get_balance_msat") == (1000 - 302) * 1000
     sent = spark.call("lookup_invoice", payment_hash=prepared.payment_hash, invoice=None)
-    assert (sent.type, sent.state, sent.fees_paid, sent.invoice) == ("outgoing", "settled", 2000, bolt11)
+    assert (sent.type, sent.state, sent.fees_paid) == ("outgoing", "settled", 2000)
+    assert sent.invoice == bolt11
 
 
 def test_lost_answer_is_pending_then_reconciled_without_a_second_send(
