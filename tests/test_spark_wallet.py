@@ -274,3 +274,15 @@ def test_storage_folder_travels_in_the_state(spark: Spark) -> None:
     before = spark.state
     spark.call("get_balance_msat")
     assert spark.state == before  # an unchanged folder is not rewritten
+
+
+def test_webhook_signature() -> None:
+    from signer_core.wallets.spark import webhooks
+
+    body = b'{"type":"SPARK_LIGHTNING_RECEIVE_FINISHED"}'
+    good = webhooks.sign(body, "s3cret")
+    assert webhooks.verify(body, good, "s3cret") and webhooks.verify(
+        body, "sha256=" + good, "s3cret"
+    )
+    assert not webhooks.verify(body + b" ", good, "s3cret")
+    assert not webhooks.verify(body, good, "other") and not webhooks.verify(body, None, "s3cret")
