@@ -7,6 +7,7 @@ clear 500 answer instead of an import crash, and tests can build several runtime
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,10 @@ from functions.aws_lambda.settings import Settings
 from signer_core.session import Secrets
 from signer_core.stores.s3 import DynamoDBGenerationGuard, S3Store, client_config
 from signer_core.vault.sealed import VaultError
+
+# botocore logs whole response bodies at DEBUG, GetSecretValue's included: never let a debug
+# log level (ApplicationLogLevel DEBUG, a test run) print the root secret.
+logging.getLogger("botocore.parsers").setLevel(logging.INFO)
 
 SECRET_MAX_AGE_S = 900  # a rotated secret is picked up by warm functions within 15 min
 
