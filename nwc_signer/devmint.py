@@ -94,17 +94,19 @@ def _stamp_value(lock: Path) -> str:
     return digest.hexdigest()
 
 
-def ensure_installed(venv: Path | None = None, lock: Path = LOCK_FILE) -> Path:
-    """Create the mint's virtualenv and install the pinned nutshell into it (first run only).
+def ensure_installed(
+    venv: Path | None = None, lock: Path = LOCK_FILE, exe: str = "mint", what: str = "test mint"
+) -> Path:
+    """Create a tool's virtualenv and install its pinned lock into it (first run only).
 
-    Returns the path of the ``mint`` executable."""
+    Returns the path of the ``exe`` executable (the mint's, or devrelay's nostr-relay)."""
     venv = venv or venv_dir()
     stamp = venv / STAMP_NAME
     want = _stamp_value(lock)
-    mint_exe = _bin(venv, "mint")
+    mint_exe = _bin(venv, exe)
     if stamp.exists() and stamp.read_text().strip() == want and mint_exe.exists():
         return mint_exe
-    _say(f"installing the test mint (first run only) into {venv} ...")
+    _say(f"installing the {what} (first run only) into {venv} ...")
     started = time.monotonic()
     uv = _find_uv()
     try:
@@ -138,11 +140,11 @@ def ensure_installed(venv: Path | None = None, lock: Path = LOCK_FILE) -> Path:
                 ]
             )
     except subprocess.CalledProcessError as exc:
-        raise RuntimeError(f"installing the test mint failed:\n{exc.stderr or exc}") from exc
+        raise RuntimeError(f"installing the {what} failed:\n{exc.stderr or exc}") from exc
     if not mint_exe.exists():
-        raise RuntimeError(f"the mint installed but {mint_exe} is missing")
+        raise RuntimeError(f"the {what} installed but {mint_exe} is missing")
     stamp.write_text(want + "\n")
-    _say(f"test mint installed in {time.monotonic() - started:.1f} s")
+    _say(f"{what} installed in {time.monotonic() - started:.1f} s")
     return mint_exe
 
 
@@ -150,8 +152,12 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, capture_output=True, text=True)
 
 
-def relock(lock: Path = LOCK_FILE) -> None:
-    """Re-resolve the lock file from MINT_REQUIREMENTS (python 3.11, with hashes)."""
+def relock(
+    lock: Path = LOCK_FILE,
+    requirements: tuple[str, ...] = MINT_REQUIREMENTS,
+    module: str = "nwc_signer.devmint",
+) -> None:
+    """Re-resolve a lock file from its requirements (python 3.11, with hashes)."""
     uv = _find_uv()
     if not uv:
         raise RuntimeError("relocking needs uv")
@@ -169,15 +175,15 @@ def relock(lock: Path = LOCK_FILE) -> None:
             "-o",
             str(lock),
         ],
-        input="\n".join(MINT_REQUIREMENTS) + "\n",
+        input="\n".join(requirements) + "\n",
         text=True,
         check=True,
     )
     body = lock.read_text()
     header = (
-        "# The test mint's pinned environment; nwc_signer/devmint.py installs it in .venv-mint.\n"
-        "# Regenerate: python -m nwc_signer.devmint --relock\n"
-        f"# from: {', '.join(MINT_REQUIREMENTS)} (python 3.11, with hashes)\n"
+        f"# A pinned tool environment; {module.replace('.', '/')}.py installs it in its own venv.\n"
+        f"# Regenerate: python -m {module} --relock\n"
+        f"# from: {', '.join(requirements)} (python 3.11, with hashes)\n"
     )
     lock.write_text(header + body)
 

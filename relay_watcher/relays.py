@@ -47,7 +47,11 @@ class RelayPool:
     def __init__(self, on_message: OnMessage, connect_timeout_s: float = 5.0) -> None:
         self.on_message = on_message
         self.connect_timeout_s = connect_timeout_s
-        self.client = ns.ClientBuilder().build()
+        self.client = ns.ClientBuilder().build()  # subscriptions only
+        # Publishing on its own connections: a relay's OK to a publish would otherwise sit
+        # unacknowledged on the subscription socket and hold the next request behind Nagle's
+        # algorithm until the delayed ACK (~40 ms on loopback with nostr-sdk's LocalRelay).
+        self.publisher = ns.ClientBuilder().build()
         self.relays: set[str] = set()
         self.subs: dict[str, list[str]] = {}  # relay -> subscription ids in use
         self.plans: dict[str, list[dict[str, Any]]] = {}
@@ -63,8 +67,9 @@ class RelayPool:
     async def ensure_relays(self, urls: set[str]) -> None:
         for url in sorted(urls - self.relays):
             try:
-                await self.client.add_relay(ns.RelayUrl.parse(url), None, False, self._opts())
-                await self.client.connect_relay(ns.RelayUrl.parse(url))
+                for client in (self.client, self.publisher):
+                    await client.add_relay(ns.RelayUrl.parse(url), None, False, self._opts())
+                    await client.connect_relay(ns.RelayUrl.parse(url))
             except Exception as exc:  # a bad URL must not stop the others
                 log.warning("cannot use relay %s: %s", url, exc)
                 continue
@@ -72,10 +77,11 @@ class RelayPool:
             log.info("relay added: %s", url)
         for url in sorted(self.relays - urls):
             await self.unsubscribe(url)
-            try:
-                await self.client.remove_relay(ns.RelayUrl.parse(url), True)
-            except Exception as exc:
-                log.warning("removing relay %s: %s", url, exc)
+            for client in (self.client, self.publisher):
+                try:
+                    await client.remove_relay(ns.RelayUrl.parse(url), True)
+                except Exception as exc:
+                    log.warning("removing relay %s: %s", url, exc)
             self.relays.discard(url)
             self.plans.pop(url, None)
 
@@ -137,7 +143,7 @@ class RelayPool:
             return False
         try:
             out = await asyncio.wait_for(
-                self.client.send_event(
+                self.publisher.send_event(
                     ns.Event.from_json(json.dumps(event)),
                     ns.SendEventTarget.to([ns.RelayUrl.parse(u) for u in targets]),
                     None,
@@ -162,10 +168,11 @@ class RelayPool:
     async def close(self) -> None:
         if self._reader:
             self._reader.cancel()
-        try:
-            await asyncio.wait_for(self.client.shutdown(), 5)
-        except Exception as exc:
-            log.debug("client shutdown: %s", exc)
+        for client in (self.client, self.publisher):
+            try:
+                await asyncio.wait_for(client.shutdown(), 5)
+            except Exception as exc:
+                log.debug("client shutdown: %s", exc)
 
 
 def now() -> int:

@@ -1,0 +1,236 @@
+"""Nostr relays for tests and local development, on loopback.
+
+- ``InProcessRelay``: nostr-sdk's ``LocalRelay`` (in memory, no ephemeral-event storage) on a
+  background thread; what ``nwc-signer dev`` and most end-to-end tests use.
+- ``NostrRelayProcess``: PyPI ``nostr-relay`` (a separate process, SQLite, stores ephemeral
+  events too, so old requests come back on every re-subscribe). It lives in its own virtual
+  environment (``<repo>/.venv-relay`` or ``$NWC_RELAY_VENV``), installed on first use from the
+  pinned, hashed ``relay-requirements.lock`` beside this file, exactly as the test mint is
+  (``devmint.ensure_installed``). ``max_event_size`` is raised to 65536 (its default, 4096,
+  refuses ordinary NIP-44 payloads).
+
+``python -m nwc_signer.devrelay [--port N]`` runs the nostr-relay process in the foreground;
+``--install`` only installs it; ``--relock`` re-resolves the lock file (needs uv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from nwc_signer.devmint import REPO_ROOT, ensure_installed, free_port, relock
+
+RELAY_REQUIREMENTS = ("nostr-relay==1.14",)
+LOCK_FILE = Path(__file__).with_name("relay-requirements.lock")
+START_TIMEOUT = 60.0
+
+CONFIG = """DEBUG: false
+relay_name: nwc-signer test relay
+max_event_size: 65536
+storage:
+  sqlalchemy.url: sqlite+aiosqlite:///{db}
+  num_concurrent_reqs: 10
+  num_concurrent_adds: 2
+  validators:
+    - nostr_relay.validators.is_not_too_large
+    - nostr_relay.validators.is_signed
+    - nostr_relay.validators.is_recent
+verification:
+  nip05_verification: disabled
+gunicorn:
+  bind: 127.0.0.1:{port}
+  workers: 1
+  loglevel: warning
+  reload: false
+authentication:
+  enabled: false
+message_timeout: 1800
+subscription_limit: 32
+max_limit: 6000
+"""
+
+
+def venv_dir() -> Path:
+    return Path(os.environ.get("NWC_RELAY_VENV") or REPO_ROOT / ".venv-relay")
+
+
+def install() -> Path:
+    return ensure_installed(venv_dir(), LOCK_FILE, exe="nostr-relay", what="test relay")
+
+
+def _wait_port(port: int, deadline: float, alive: Callable[[], bool]) -> None:
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("the relay exited during start-up")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"no relay listening on 127.0.0.1:{port}")
+
+
+class InProcessRelay:
+    """nostr-sdk's LocalRelay on its own event-loop thread; ``url`` once started."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._relay: object | None = None
+
+    def start(self) -> InProcessRelay:
+        import nostr_sdk as ns
+
+        async def run() -> str:
+            builder = ns.LocalRelayBuilder().addr("127.0.0.1")
+            if self.port:
+                builder = builder.port(self.port)
+            relay = builder.build()
+            await relay.run()
+            self._relay = relay
+            return str(await relay.url())
+
+        self._thread.start()
+        try:
+            self.url = asyncio.run_coroutine_threadsafe(run(), self._loop).result(15)
+        except Exception as exc:
+            self.stop()
+            where = f"port {self.port}" if self.port else "a free port"
+            raise RuntimeError(f"cannot start the local relay on {where}: {exc}") from exc
+        self.url = self.url.rstrip("/")
+        return self
+
+    def stop(self) -> None:
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            with contextlib.suppress(Exception):  # best effort: the thread is stopped next
+                relay.shutdown()  # type: ignore[attr-defined]
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> InProcessRelay:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class NostrRelayProcess:
+    """PyPI nostr-relay as a subprocess group (gunicorn master + worker)."""
+
+    def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"ws://127.0.0.1:{self.port}"
+        self._own = workdir is None
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="nwc-devrelay-"))
+        self.log_path = self.workdir / "relay.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> NostrRelayProcess:
+        exe = install()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "config.yaml"
+        config.write_text(CONFIG.format(db=self.workdir / "nostr.sqlite3", port=self.port))
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(exe), "-c", str(config), "serve"],
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group: stop() ends master and worker
+            )
+        try:
+            proc = self.proc
+            _wait_port(self.port, time.monotonic() + START_TIMEOUT, lambda: proc.poll() is None)
+        except BaseException as exc:
+            self.stop()
+            raise RuntimeError(f"nostr-relay did not start: {exc}\n{self.log_tail()}") from exc
+        return self
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no relay log)"
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # the worker may outlive the master for a moment; the group id is the master's pid
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+
+    def cleanup(self) -> None:
+        self.stop()
+        if self._own:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> NostrRelayProcess:
+        return self.start()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nwc_signer.devrelay", description=__doc__)
+    parser.add_argument("--port", type=int, default=7447)
+    parser.add_argument("--install", action="store_true", help="only install nostr-relay")
+    parser.add_argument("--relock", action="store_true", help="re-resolve the lock file")
+    args = parser.parse_args(argv)
+    if args.relock:
+        relock(LOCK_FILE, RELAY_REQUIREMENTS, "nwc_signer.devrelay")
+        return 0
+    if args.install:
+        install()
+        return 0
+    with NostrRelayProcess(port=args.port) as relay:
+        print(f"devrelay: nostr-relay at {relay.url} (log {relay.log_path}); Ctrl-C stops it",
+              file=sys.stderr)  # fmt: skip
+        try:
+            while relay.proc is not None and relay.proc.poll() is None:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
