@@ -23,6 +23,10 @@ from typing import Any
 
 import httpx
 
+from functions.aws_lambda.runtime import quiet_botocore
+
+quiet_botocore()  # provisioning sends the root secret (CreateSecret)
+
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _FAKE_KEYS = {k.lower(): v for k, v in FAKE_CREDENTIALS.items()}  # moto accepts any keys

@@ -16,9 +16,16 @@ from signer_core.session import Secrets
 from signer_core.stores.s3 import DynamoDBGenerationGuard, S3Store, client_config
 from signer_core.vault.sealed import VaultError
 
-# botocore logs whole response bodies at DEBUG, GetSecretValue's included: never let a debug
-# log level (ApplicationLogLevel DEBUG, a test run) print the root secret.
-logging.getLogger("botocore.parsers").setLevel(logging.INFO)
+
+def quiet_botocore() -> None:
+    """botocore logs whole request and response bodies at DEBUG (GetSecretValue's answer,
+    CreateSecret's request): never let a debug log level (ApplicationLogLevel DEBUG, a test
+    run) print the root secret."""
+    for name in ("botocore.parsers", "botocore.endpoint"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+quiet_botocore()
 
 SECRET_MAX_AGE_S = 900  # a rotated secret is picked up by warm functions within 15 min
 
