@@ -35,6 +35,7 @@ FUND_URI_FILE = "dev-connection.uri"
 # watcher posts to. The AWS runtime registers "lambda" here (one line).
 FUNCTION_RUNTIMES: dict[str, Callable[[Path, int, bool], ContextManager[str]]] = {
     "local": local_runtime,
+    "lambda": lambda d, p, c: __import__("nwc_signer.devaws").devaws.lambda_runtime(d, p, c),
 }
 
 

@@ -341,3 +341,28 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def lambda_runtime(data_dir: Path, port: int, cold: bool = False) -> Iterator[str]:
+    """`nwc-signer dev --runtime lambda` (nwc_signer.dev.FUNCTION_RUNTIMES): serves the real
+    handler on 127.0.0.1:port in a thread; yields the URL the watcher posts to. `cold`
+    rebuilds the handler's runtime (clients, secret) for every request."""
+    with lambda_function(data_dir, port) as server:
+        if cold:
+            from functions.aws_lambda import handler as lambda_handler
+
+            inner = server.RequestHandlerClass._invoke  # type: ignore[attr-defined]
+
+            def cold_invoke(self: Any, method: str) -> None:
+                lambda_handler.reset()
+                inner(self, method)
+
+            server.RequestHandlerClass._invoke = cold_invoke  # type: ignore[attr-defined]
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)

@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from functions.aws_lambda import handler as lambda_handler
-from functions.aws_lambda.emulator import FakeContext, function_url_event
+from functions.aws_lambda.emulator import function_url_event
 from nwc_signer import devaws
 from signer_core.vault.sealed import parse
 from signer_core.webhook import sign_delivery
@@ -242,22 +242,14 @@ def test_dev_lambda_runtime_over_http(tmp_path, endpoint, mint_url) -> None:
 
     local = LocalWallet.create(tmp_path / "w", mint_url)
     app = local.add_app()
-    port = free_port()
-    with devaws.lambda_function(tmp_path / "w", port) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            late = local.add_app(name="late")  # added with the CLI while it runs
-            for who in (app, late):
-                body = json.dumps({"type": "request", "event": who.request("get_balance")}).encode()
-                res = httpx.post(
-                    f"http://127.0.0.1:{port}/",
-                    content=body,
-                    timeout=10,
-                    headers=sign_delivery(body, local.watcher_secret, int(time.time())),
-                )
-                assert res.status_code == 200, res.text
-                assert who.read(res.json()["events"][0])["result"] == {"balance": 0}
-        finally:
-            server.shutdown()
+    from nwc_signer.dev import start_function_runtime
+
+    with start_function_runtime("lambda", tmp_path / "w", free_port()) as url:
+        late = local.add_app(name="late")  # added with the CLI while it runs
+        for who in (app, late):
+            body = json.dumps({"type": "request", "event": who.request("get_balance")}).encode()
+            signed = sign_delivery(body, local.watcher_secret, int(time.time()))
+            res = httpx.post(url, content=body, timeout=10, headers=signed)
+            assert res.status_code == 200, res.text
+            assert who.read(res.json()["events"][0])["result"] == {"balance": 0}
     assert local.call(app, "get_balance")["error"] is None  # the folder kept the newest state
