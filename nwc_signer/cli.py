@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     from nwc_signer.dev import add_parser as add_dev
 
     add_dev(top)
+    __import__("deploy.aws.cli").aws.cli.add_parser(top)  # nwc-signer deploy aws ...
     return parser
 
 

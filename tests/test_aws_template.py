@@ -75,3 +75,21 @@ def test_state_bucket_table_and_secret(translated: dict) -> None:
         assert name in env
     for name in ("WatcherPubkey", "WatcherUrl", "Relays", "Backend", "MintUrl"):
         assert name in translated["Parameters"]
+
+
+def test_quick_create_link_and_a_clear_error_without_credentials(monkeypatch) -> None:
+    import boto3
+
+    from deploy.aws import stack
+
+    link = stack.quick_create_link("eu-west-1", {"WatcherPubkey": "ab" * 32, "MintUrl": ""})
+    assert link.startswith("https://eu-west-1.console.aws.amazon.com/cloudformation/home")
+    assert "nwc-signer-artifacts-eu-west-1.s3.eu-west-1.amazonaws.com" in link
+    assert "param_WatcherPubkey=" + "ab" * 32 in link and "param_MintUrl" not in link
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(stack.DeployError, match="no AWS credentials"):
+        stack.deploy(boto3.session.Session(region_name="us-east-1"), "s", "{}", {}, say=print)
