@@ -146,7 +146,7 @@ class WatcherProcess:
             proc.wait(timeout=10)
 
     def __enter__(self) -> WatcherProcess:
-        return self.start()
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

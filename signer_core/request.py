@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from signer_core.pipeline import Deps, WebhookResponse
 
 log = logging.getLogger("nwc_signer.request")
+PENDING_WAKE_S = 10  # first wake-up after a request left work pending (an unpaid invoice)
 
 
 @dataclass
@@ -118,6 +119,8 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
     prune_ledger(state, now, deps.config.ledger_retention_s)
     events = [response, *notification_events(session, state, ctx.notifications, now)]
     session.commit()
+    if wake_at is None and wallet.needs_sync():  # e.g. the invoice just made: look again soon
+        wake_at = now + PENDING_WAKE_S
     return WebhookResponse(200, events, wake_at=wake_at)
 
 

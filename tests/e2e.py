@@ -1,0 +1,132 @@
+"""Helpers for the end-to-end tests: a wallet folder served by the local function and
+registered with a real watcher process, NWC apps over real websockets (nostr-sdk)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nostr_sdk as ns
+
+from functions.local.datadir import DataDir
+from nwc_signer.devstack import WatcherProcess, local_runtime, register_wallet
+from tests.nwc import App, LocalWallet, remember_secret
+
+
+def share_watcher(wallet: LocalWallet, watcher_secret: bytes) -> None:
+    """Point a second wallet's function at the first wallet's watcher key."""
+    from signer_core.crypto.secp import xonly_pubkey
+
+    folder = DataDir(wallet.path)
+    cfg = folder.config()
+    cfg.watcher_pubkey = xonly_pubkey(watcher_secret).hex()
+    folder.save_config(cfg)
+    wallet.watcher_secret = watcher_secret
+
+
+@contextlib.contextmanager
+def served(wallet: LocalWallet, cold: bool = False) -> Iterator[str]:
+    with local_runtime(wallet.path, 0, cold) as url:
+        yield url
+
+
+def metric(watcher: WatcherProcess, name: str) -> float:
+    """Sum of one Prometheus metric's samples (all labels) on a running watcher."""
+    text = httpx.get(f"{watcher.url}/metrics", timeout=5).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def connect(uri: str) -> tuple[App, Any]:
+    """The test's app for a URI, and nostr-sdk's own NWC client for it."""
+    app = App.from_uri(uri)
+    return app, ns.NostrWalletConnect(ns.NostrWalletConnectUri.parse(uri))
+
+
+def run(coro: Any, timeout: float = 30) -> Any:
+    """Run one nostr-sdk coroutine with a deadline (every wait in the tests is bounded)."""
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+class Listener:
+    """A nostr-sdk client on its own thread, collecting events that match a filter."""
+
+    def __init__(self, relays: list[str], flt: dict[str, Any]) -> None:
+        self.relays, self.filter = relays, flt
+        self.events: list[dict[str, Any]] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._client: Any = None
+
+    async def _start(self) -> None:
+        client = ns.ClientBuilder().build()
+        for url in self.relays:
+            await client.add_relay(ns.RelayUrl.parse(url))
+        await client.connect(timedelta(seconds=5))
+        await client.subscribe(ns.ReqTarget.auto([ns.Filter.from_json(json.dumps(self.filter))]))
+        self._client = client
+        asyncio.ensure_future(self._read(client.notifications()))
+
+    async def _read(self, stream: Any) -> None:
+        while True:
+            item = await stream.next()
+            if item is None or item.is_shutdown():
+                return
+            if item.is_new_event():
+                self.events.append(json.loads(item.event.as_json()))
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self._client.send_event(ns.Event.from_json(json.dumps(event)))
+
+    def publish(self, event: dict[str, Any]) -> None:
+        asyncio.run_coroutine_threadsafe(self.send(event), self._loop).result(10)
+
+    def __enter__(self) -> Listener:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(15)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(self._client.shutdown(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+def start_watcher(folder: Path, key: bytes) -> WatcherProcess:
+    folder.mkdir(parents=True, exist_ok=True)
+    key_file = folder / "watcher.key"
+    key_file.write_text(key.hex())
+    key_file.chmod(0o600)
+    remember_secret(key)
+    return WatcherProcess(folder, key_file).start()
+
+
+def register(wallet: LocalWallet, watcher: WatcherProcess, url: str, relays: list[str]) -> None:
+    register_wallet(wallet.path, watcher.url, url, relays)
