@@ -97,7 +97,10 @@ class InProcessRelay:
         import nostr_sdk as ns
 
         async def run() -> str:
-            builder = ns.LocalRelayBuilder().addr("127.0.0.1")
+            # LocalRelay's default write limit (a few events a minute per connection) would
+            # throttle the watcher's publishing; this is a single-user loopback relay
+            limit = ns.RateLimit(max_reqs=500, notes_per_minute=100_000)
+            builder = ns.LocalRelayBuilder().addr("127.0.0.1").rate_limit(limit)
             if self.port:
                 builder = builder.port(self.port)
             relay = builder.build()

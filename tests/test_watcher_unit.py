@@ -1,0 +1,73 @@
+"""The watcher's own rules without relays: signed registrations (bad signature, replay, stale
+update, another wallet's key), garbage from relays counted and dropped, filter planning."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+from relay_watcher import registration
+from relay_watcher.relays import CHUNK, CHUNKED_MAX, plan_filters
+from relay_watcher.service import Watcher, WatcherConfig
+from signer_core.protocol.events import sign_event
+
+
+def make(tmp_path: Path) -> Watcher:
+    return Watcher(WatcherConfig(tmp_path / "w.db"), os.urandom(32))
+
+
+def signed(reg: bytes, services: list[bytes], now: int | None = None) -> tuple[dict, bytes]:
+    return registration.build(reg, now=now or int(time.time()), function_url="http://127.0.0.1:9/",
+                              relays=["ws://127.0.0.1:9"], service_secrets=services)  # fmt: skip
+
+
+def test_registration_rules(tmp_path: Path) -> None:
+    w = make(tmp_path)
+    reg, svc = os.urandom(32), os.urandom(32)
+    headers, body = signed(reg, [svc])
+    assert w.register(headers, body)[0] == 200
+    assert w.register(headers, body)[0] == 409  # replay
+    bad = {**headers, "x-nwc-signature": "00" * 64}
+    assert w.register(bad, body)[0] == 401
+    assert w.register(*signed(reg, [svc], int(time.time()) - 1000))[0] == 401  # stale
+    assert w.register(*signed(os.urandom(32), [svc]))[0] == 409  # another wallet's key
+    forged = json.loads(body)
+    forged["service_keys"][0]["pubkey"] = "ab" * 32
+    raw = json.dumps(forged).encode()
+    ts = headers["x-nwc-timestamp"]
+    from signer_core.crypto.secp import schnorr_sign
+
+    sig = schnorr_sign(registration._digest(ts, raw), reg).hex()
+    assert w.register({**headers, "x-nwc-signature": sig}, raw)[0] in (400, 401)
+    assert len(w.keys) == 1
+
+
+def test_garbage_is_counted_and_dropped(tmp_path: Path) -> None:
+    w = make(tmp_path)
+    reg, svc = os.urandom(32), os.urandom(32)
+    assert w.register(*signed(reg, [svc]))[0] == 200
+    service = next(iter(w.keys))
+    good = sign_event(os.urandom(32), 23194, "x", [["p", service]])
+    tampered = {**good, "content": "y"}
+    other = sign_event(os.urandom(32), 23194, "x", [["p", "cd" * 32]])
+    messages = ["{not json", json.dumps(["EVENT", "s", "nope"]),
+                json.dumps(["EVENT", "s", tampered]), json.dumps(["EVENT", "s", other]),
+                "x" * (200 * 1024), json.dumps(["EVENT", "s", good]),
+                json.dumps(["EVENT", "s", good]), json.dumps(["NOTICE", "hi"])]  # fmt: skip
+    for text in messages:
+        asyncio.run(w.on_message("ws://127.0.0.1:9", text))
+    dropped = {s.labels["reason"]: s.value for m in w.metrics.dropped.collect()
+               for s in m.samples if s.name.endswith("_total")}  # fmt: skip
+    assert dropped == {"bad_json": 1, "bad_event": 1, "invalid": 1, "not_ours": 1, "oversize": 1}
+    assert w.db.job_count() == 1  # one delivery for the request seen twice
+    w.db.close()
+
+
+def test_filter_plan_chunks_then_goes_kind_wide() -> None:
+    keys = [f"{i:064x}" for i in range(CHUNK + 1)]
+    assert [len(f["#p"]) for f in plan_filters(keys, 0)] == [CHUNK, 1]
+    wide = plan_filters([f"{i:064x}" for i in range(CHUNKED_MAX + 1)], 0)
+    assert wide == [{"kinds": [23194], "since": 0}]
