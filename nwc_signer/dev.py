@@ -171,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
             _say(f"signer function ({args.runtime}, {mode}) on {function_url}")
             watcher = WatcherProcess(data_dir / "watcher", key_file, args.watcher_port)
             _say(f"starting the relay-watcher on {watcher.url}")
-            stack.enter_context(watcher)
+            stack.callback(watcher.stop)  # before start: a signal during start-up stops it too
+            watcher.start()
 
             def register() -> None:
                 register_wallet(data_dir, watcher.url, function_url, relays)

@@ -111,13 +111,17 @@ class WatcherProcess:
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT
             )
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the watcher exited during start-up:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            time.sleep(0.1)
+        try:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"the watcher exited during start-up:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                        return self
+                time.sleep(0.1)
+        except BaseException:  # Ctrl-C / SIGTERM while waiting: leave no child behind
+            self.stop()
+            raise
         self.stop()
         raise RuntimeError(f"the watcher did not start within {timeout:.0f} s:\n{self.log_tail()}")
 

@@ -15,8 +15,17 @@ import pytest
 
 from nwc_signer.devrelay import InProcessRelay
 from nwc_signer.devstack import WatcherProcess
-from tests.e2e import Listener, connect, metric, register, run, served, share_watcher
-from tests.e2e import start_watcher, wait_for
+from tests.e2e import (
+    Listener,
+    connect,
+    metric,
+    register,
+    run,
+    served,
+    share_watcher,
+    start_watcher,
+    wait_for,
+)
 from tests.nwc import App, LocalWallet
 
 pytestmark = [pytest.mark.mint, pytest.mark.timeout(180)]
@@ -71,8 +80,10 @@ def test_make_lookup_and_list(stack: Stack) -> None:
     found = run(nwc.lookup_invoice(ns.LookupInvoiceRequest(payment_hash=made.payment_hash,
                                                           invoice=None)))  # fmt: skip
     assert found.invoice == made.invoice and found.amount == 21_000
-    listed = run(nwc.list_transactions(ns.ListTransactionsRequest(
-        _from=None, until=None, limit=10, offset=None, unpaid=True, transaction_type=None)))  # fmt: skip
+    query = ns.ListTransactionsRequest(
+        _from=None, until=None, limit=10, offset=None, unpaid=True, transaction_type=None
+    )
+    listed = run(nwc.list_transactions(query))
     assert made.payment_hash in [t.payment_hash for t in listed]
 
 
