@@ -97,7 +97,13 @@ def test_hanging_payment_stays_reserved_until_it_settles(aux_mint: DevMint, mint
     assert w.balance() == 23
 
     configure(aux_mint, SETTLING)  # the Lightning payment went through after all
-    settled = w.call("reconcile_payment", prepared)
+    # nutshell settles pending melts at start-up; a check racing that can hit the mint's own
+    # database error, which the wallet rightly reports as "pending": look again, bounded
+    for _ in range(20):
+        settled = w.call("reconcile_payment", prepared)
+        if settled is None or settled.status != "pending":
+            break
+        time.sleep(0.25)
     assert settled is not None and settled.status == "settled"
     assert w.balance() == 40 - 15 - settled.fees_paid_msat // 1000
     assert settled.fees_paid_msat == 0  # nothing charged on top: the whole reserve came back

@@ -13,6 +13,7 @@ from typing import Any
 import nostr_sdk as ns
 import pytest
 
+from nwc_signer.devmint import DevMint
 from nwc_signer.devrelay import InProcessRelay
 from nwc_signer.devstack import WatcherProcess
 from tests.e2e import (
@@ -42,9 +43,14 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, mint_url: str) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("e2e")
     with contextlib.ExitStack() as es:
+        # a mint of its own: after funding, its fake backend stops paying incoming invoices
+        # by itself, so the payee's invoice can only be paid by the payer (internal
+        # settlement) — no race with the payee's scheduled wake-ups checking its quote
+        mint = es.enter_context(DevMint())
+        mint_url = mint.url
         r1 = es.enter_context(InProcessRelay())
         r2 = es.enter_context(InProcessRelay())
         relays = [r1.url, r2.url]
@@ -60,6 +66,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mint_url: str) -> Iterator[S
         register(payer, watcher, es.enter_context(served(payer)), relays)
         register(payee, watcher, es.enter_context(served(payee)), [r1.url])
         payer.fund(App.from_uri(payer_uri), 200)
+        mint.restart({"FAKEWALLET_BRR": "false"})
         yield Stack(relays, watcher, payer, payer_uri, payee, payee_uri)
 
 

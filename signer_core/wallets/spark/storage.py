@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import tarfile
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -27,17 +28,55 @@ class StorageCorrupt(Exception):
     """The packed folder in the state cannot be unpacked (never silently dropped)."""
 
 
-def _tar(folder: Path) -> bytes:
+class StorageBusy(Exception):
+    """The folder never held still long enough for a consistent snapshot."""
+
+
+def _listing(folder: Path) -> list[tuple[str, int, int]]:
+    files = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.name.endswith("-shm"):  # SQLite's shared-memory index: rebuilt from the WAL
+            continue
+        try:
+            st = path.stat()
+        except FileNotFoundError:  # deleted since the directory was listed
+            continue
+        files.append((path.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns))
+    return files
+
+
+def _tar_once(folder: Path, files: list[tuple[str, int, int]]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            rel = path.relative_to(folder).as_posix()
+        for rel, _, _ in files:
+            with (folder / rel).open("rb") as fh:
+                data = fh.read()
             info = tarfile.TarInfo(rel)
-            info.size = path.stat().st_size
+            info.size = len(data)
             info.mode = 0o600
-            with path.open("rb") as fh:
-                tar.addfile(info, fh)
+            tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
+
+
+def _tar(folder: Path) -> bytes:
+    """A consistent tar of the folder: the same files, sizes and times before and after.
+
+    The SDK may still be closing its SQLite database when we pack (e.g. after a failed
+    connect); a checkpoint that rewrites the database and deletes its WAL between our
+    reads would otherwise give a snapshot that silently lacks committed pages. We never
+    open the database ourselves: a second SQLite library in the same process would break
+    the SDK's POSIX locks.
+    """
+    for _ in range(20):
+        before = _listing(folder)
+        try:
+            raw = _tar_once(folder, before)
+        except FileNotFoundError:
+            raw = None
+        if raw is not None and _listing(folder) == before:
+            return raw
+        time.sleep(0.05)
+    raise StorageBusy("the SDK's storage folder kept changing while it was being saved")
 
 
 def digest(folder: Path) -> str:
