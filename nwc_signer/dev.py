@@ -31,11 +31,20 @@ DEV_RELAY_PORT = 7777
 DEV_WATCHER_PORT = 8790
 FUND_URI_FILE = "dev-connection.uri"
 
+
 # Function runtimes: name -> (data_dir, port, cold) -> context manager yielding the URL the
 # watcher posts to. The AWS runtime registers "lambda" here (one line).
+def lambda_runtime(data_dir: Path, port: int, cold: bool) -> ContextManager[str]:
+    """The real Lambda handler behind a Function-URL emulator on moto_server (imported
+    only when chosen: it pulls boto3 and moto)."""
+    from nwc_signer.devaws import lambda_runtime as runtime
+
+    return runtime(data_dir, port, cold)
+
+
 FUNCTION_RUNTIMES: dict[str, Callable[[Path, int, bool], ContextManager[str]]] = {
     "local": local_runtime,
-    "lambda": lambda d, p, c: __import__("nwc_signer.devaws").devaws.lambda_runtime(d, p, c),
+    "lambda": lambda_runtime,
 }
 
 

@@ -33,8 +33,16 @@ def share_watcher(wallet: LocalWallet, watcher_secret: bytes) -> None:
 
 
 @contextlib.contextmanager
-def served(wallet: LocalWallet, cold: bool = False) -> Iterator[str]:
-    with local_runtime(wallet.path, 0, cold) as url:
+def served(wallet: LocalWallet, cold: bool = False, runtime: str = "local") -> Iterator[str]:
+    """The wallet's function behind one of `nwc-signer dev`'s runtimes; yields its URL."""
+    if runtime == "local":
+        with local_runtime(wallet.path, 0, cold) as url:
+            yield url
+        return
+    from nwc_signer.dev import start_function_runtime
+    from nwc_signer.devmint import free_port
+
+    with start_function_runtime(runtime, wallet.path, free_port(), cold=cold) as url:
         yield url
 
 

@@ -42,8 +42,12 @@ class Stack:
     payee_uri: str
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=["local", "lambda"])
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    """The whole stack, with the function on the local runtime or on the real Lambda handler
+    behind the Function-URL emulator and moto_server (`nwc-signer dev --runtime lambda`)."""
     tmp = tmp_path_factory.mktemp("e2e")
     with contextlib.ExitStack() as es:
         # a mint of its own: after funding, its fake backend stops paying incoming invoices
@@ -63,7 +67,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         payer.remember_keys()
         payee.remember_keys()
         watcher = es.enter_context(start_watcher(tmp / "watcher", payer.watcher_secret))
-        register(payer, watcher, es.enter_context(served(payer)), relays)
+        runtime = request.param
+        register(payer, watcher, es.enter_context(served(payer, runtime=runtime)), relays)
+        # the payee stays on the local runtime: an emulated Lambda takes its configuration
+        # from the process environment, as on AWS, so one process hosts one of them
         register(payee, watcher, es.enter_context(served(payee)), [r1.url])
         payer.fund(App.from_uri(payer_uri), 200)
         mint.restart({"FAKEWALLET_BRR": "false"})
