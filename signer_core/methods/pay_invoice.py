@@ -80,18 +80,16 @@ def claim(ctx: MethodContext, prepared: PreparedPayment) -> None:
 
 
 def resume(ctx: MethodContext, entry: LedgerEntry) -> dict[str, Any]:
-    """Finish a claimed payment: reconcile with the backend, send only if it never arrived."""
+    """Finish a claimed payment: reconcile with the backend, send only if it never arrived.
+
+    Even an invoice that expired meanwhile is sent again rather than given up here: only
+    the backend knows whether an earlier attempt went through (a Spark send under the same
+    idempotency key returns the stored payment), and it refuses an expired invoice itself.
+    """
     assert entry.payment is not None
     prepared = PreparedPayment.from_dict(entry.payment)
     outcome = ctx.wallet.reconcile_payment(prepared)
     if outcome is None:
-        try:
-            expired = decode(prepared.invoice).expires_at <= ctx.now
-        except InvalidInvoice:
-            expired = True
-        if expired:
-            ctx.wallet.cancel_payment(prepared)
-            raise NwcError(ErrorCode.PAYMENT_FAILED, "the invoice expired before it could be paid")
         outcome = ctx.wallet.send_payment(prepared)
     return finish(ctx, prepared, outcome)
 
