@@ -1,7 +1,7 @@
 """Round trip app -> relay -> watcher -> function -> relay -> app, get_balance, warm and cold;
 and the watcher's memory with 100,000 registered wallets.
 
-    .venv/bin/python scripts/bench_e2e.py [--n 200] [--wallets 100000]
+    .venv/bin/python scripts/bench_e2e.py [--n 200] [--wallets 100000] [--relay nostr-relay]
 
 Two apps per mode: nostr-sdk's NostrWalletConnect (one websocket for request and reply, as NWC
 apps do), and a split app (one connection sends, another listens) that isolates what the
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import nostr_sdk as ns  # noqa: E402
 
 from nwc_signer.devmint import DevMint  # noqa: E402
-from nwc_signer.devrelay import InProcessRelay  # noqa: E402
+from nwc_signer.devrelay import InProcessRelay, NostrRelayProcess  # noqa: E402
 from nwc_signer.devstack import WatcherProcess, local_runtime, register_wallet  # noqa: E402
 from nwc_signer.harness import LocalWallet  # noqa: E402
 from nwc_signer.nwc_app import NwcApp  # noqa: E402
@@ -104,9 +104,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--wallets", type=int, default=100_000)
+    parser.add_argument(
+        "--relay",
+        choices=["local", "nostr-relay"],
+        default="local",
+        help="nostr-sdk's in-process LocalRelay, or PyPI nostr-relay as a separate process",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="nwc-bench-e2e-"))
-    with DevMint() as mint, InProcessRelay() as relay:
+    relay_cm = InProcessRelay() if args.relay == "local" else NostrRelayProcess()
+    print(f"relay: {args.relay}", flush=True)
+    with DevMint() as mint, relay_cm as relay:
         wallet = LocalWallet.create(tmp / "w", mint.url)
         uri = wallet.connection_uri("--relay", relay.url)
         key = tmp / "w" / "secrets" / "watcher.key"
