@@ -194,6 +194,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 10) -> None:
+    """Terminate a child, give it `grace` seconds, then kill it; no zombie left behind."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 class DevMint:
     """A nutshell mint subprocess; use as a context manager (or call start/stop)."""
 
@@ -292,14 +304,7 @@ class DevMint:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
     def restart(self, env: Mapping[str, str] | None = None) -> DevMint:
         """Stop and start again on the same port, database and key (e.g. new fake settings)."""

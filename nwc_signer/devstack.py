@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from nwc_signer.devmint import free_port
+from nwc_signer.devmint import free_port, stop_process
 
 log = logging.getLogger("nwc_signer.devstack")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -140,14 +140,7 @@ class WatcherProcess:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc, grace=15)
 
     def __enter__(self) -> WatcherProcess:
         return self if self.proc is not None else self.start()

@@ -13,6 +13,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
+# What a full Lightning backend serves (a backend may declare fewer).
+LIGHTNING_METHODS = frozenset(
+    {
+        "pay_invoice",
+        "make_invoice",
+        "lookup_invoice",
+        "list_transactions",
+        "get_balance",
+        "get_info",
+    }
+)
+PAYMENT_NOTIFICATIONS = frozenset({"payment_received", "payment_sent"})
+
 TxType = Literal["incoming", "outgoing"]
 TxState = Literal["pending", "settled", "expired", "failed", "accepted"]
 

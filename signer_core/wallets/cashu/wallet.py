@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.wallets.base import (
+    LIGHTNING_METHODS,
+    PAYMENT_NOTIFICATIONS,
     PaymentOutcome,
     PreparedPayment,
     SyncResult,
@@ -37,17 +39,8 @@ RESTORE_EMPTY_BATCHES = 3
 
 class CashuWallet(CashuCore):
     kind: ClassVar[str] = "cashu"
-    methods: ClassVar[frozenset[str]] = frozenset(
-        {
-            "pay_invoice",
-            "make_invoice",
-            "lookup_invoice",
-            "list_transactions",
-            "get_balance",
-            "get_info",
-        }
-    )
-    notifications: ClassVar[frozenset[str]] = frozenset({"payment_received", "payment_sent"})
+    methods: ClassVar[frozenset[str]] = LIGHTNING_METHODS
+    notifications: ClassVar[frozenset[str]] = PAYMENT_NOTIFICATIONS
 
     def __init__(
         self, data: dict[str, Any], env: WalletEnv, *, transport: httpx.BaseTransport | None = None

@@ -19,6 +19,8 @@ from typing import Any, ClassVar, TypeVar
 
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.wallets.base import (
+    LIGHTNING_METHODS,
+    PAYMENT_NOTIFICATIONS,
     PaymentOutcome,
     PreparedPayment,
     SyncResult,
@@ -38,17 +40,8 @@ NETWORKS = ("regtest", "mainnet")
 
 class SparkWallet:
     kind: ClassVar[str] = "spark"
-    methods: ClassVar[frozenset[str]] = frozenset(
-        {
-            "pay_invoice",
-            "make_invoice",
-            "lookup_invoice",
-            "list_transactions",
-            "get_balance",
-            "get_info",
-        }
-    )
-    notifications: ClassVar[frozenset[str]] = frozenset({"payment_received", "payment_sent"})
+    methods: ClassVar[frozenset[str]] = LIGHTNING_METHODS
+    notifications: ClassVar[frozenset[str]] = PAYMENT_NOTIFICATIONS
 
     def __init__(
         self, data: dict[str, Any], env: WalletEnv, *, connect: ConnectFn | None = None
