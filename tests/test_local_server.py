@@ -94,3 +94,61 @@ def test_dev_serves_the_webhook_contract_and_stops_cleanly(tmp_path: Path, mint_
         out, err = stop(proc)
     assert "reusing the wallet" in err
     assert "nostr+walletconnect://" not in out
+
+
+def test_a_new_user_runs_dev_pastes_the_uri_into_an_nwc_app_and_pays(
+    tmp_path: Path, mint_url: str
+) -> None:
+    """The milestone's promise: run the stack, paste the printed URI into an NWC app, pay."""
+    import queue
+    import threading
+
+    import nostr_sdk as ns
+
+    from tests.e2e import run
+    from tests.nwc import LocalWallet
+
+    ports = {k: str(free_port()) for k in ("--port", "--relay-port", "--watcher-port")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nwc_signer.cli", "dev", "--data-dir", str(tmp_path / "dev"),
+         "--mint-url", mint_url, "--fund", "300", *[x for kv in ports.items() for x in kv]],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    for stream in (proc.stdout, proc.stderr):
+        threading.Thread(target=lambda s=stream: [lines.put(x) for x in s], daemon=True).start()
+    uri, ready, seen = None, False, []
+    deadline = time.time() + 90
+    try:
+        while not (uri and ready):
+            assert time.time() < deadline, "".join(seen)
+            assert proc.poll() is None, "".join(seen)
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if line.startswith("nostr+walletconnect://"):
+                uri = line.strip()
+                remember_secret(uri.split("secret=")[1][:64])
+            ready = ready or "ready:" in line
+        nwc = ns.NostrWalletConnect(ns.NostrWalletConnectUri.parse(uri))
+        assert run(nwc.get_balance()).balance == 300_000
+        payee = LocalWallet.create(tmp_path / "payee", mint_url)
+        invoice = payee.invoice(payee.add_app(name="payee"), 21)
+        paid = run(nwc.pay_invoice(ns.PayInvoiceRequest(id=None, invoice=invoice, amount=None)))
+        assert run(nwc.get_balance()).balance == 300_000 - 21_000 - (paid.fees_paid or 0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    marker = str(tmp_path / "dev")
+    leftovers = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    leftovers.append(entry.name)
+            except OSError:
+                continue
+    assert leftovers == [], "processes left behind"
