@@ -134,8 +134,9 @@ def _check_new_request(event: Event, method: str, connection: Any, deps: Deps, n
     if method in methods.LEDGERED and abs(now - event["created_at"]) > deps.config.freshness_s:
         raise NwcError(
             ErrorCode.OTHER,
-            f"{method} request created {now - event['created_at']} s ago is outside the "
-            f"{deps.config.freshness_s} s freshness window; send it again",
+            f"{method} request's created_at is {abs(now - event['created_at'])} s away from the "
+            f"wallet's clock, outside the {deps.config.freshness_s} s freshness window; "
+            "send it again",
         )
 
 
