@@ -41,7 +41,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -192,6 +192,15 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_stopped(current: Callable[[], subprocess.Popen[bytes] | None]) -> None:
+    """Block while a foreground dev process runs; Ctrl-C returns (the caller cleans up)."""
+    try:
+        while (proc := current()) is not None and proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
 
 
 def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 10) -> None:
@@ -349,11 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with DevMint(port=args.port, input_fee_ppk=args.input_fee_ppk) as mint:
         _say(f"mint running at {mint.url} (log: {mint.log_path}); Ctrl-C stops it")
-        try:
-            while mint.proc is not None and mint.proc.poll() is None:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        wait_until_stopped(lambda: mint.proc)
     return 0
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from nwc_signer.devmint import REPO_ROOT, ensure_installed, free_port, relock
+from nwc_signer.devmint import REPO_ROOT, ensure_installed, free_port, relock, wait_until_stopped
 
 RELAY_REQUIREMENTS = ("nostr-relay==1.14",)
 LOCK_FILE = Path(__file__).with_name("relay-requirements.lock")
@@ -227,11 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     with NostrRelayProcess(port=args.port) as relay:
         print(f"devrelay: nostr-relay at {relay.url} (log {relay.log_path}); Ctrl-C stops it",
               file=sys.stderr)  # fmt: skip
-        try:
-            while relay.proc is not None and relay.proc.poll() is None:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+        wait_until_stopped(lambda: relay.proc)
     return 0
 
 

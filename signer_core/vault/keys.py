@@ -89,6 +89,17 @@ def _conversation_key(privkey32: bytes, xonly_pub32: bytes) -> bytes:
         raise InvalidKey(str(exc)) from None
 
 
+def _scalar(root_secret: bytes, label: bytes, field: str, what: str) -> bytes:
+    """HKDF(root, info = label 0x00 field 0x00 counter): the first output, by a one-byte
+    counter from 0, that is a valid secp256k1 scalar (in practice always counter 0)."""
+    for counter in range(256):
+        info = _info(label, field) + b"\x00" + bytes([counter])
+        candidate = hkdf(root_secret, salt=SALT, info=info)
+        if 0 < int.from_bytes(candidate, "big") < _CURVE_ORDER:
+            return candidate
+    raise InvalidKey(f"no valid {what} after 256 counters")  # pragma: no cover
+
+
 def service_secret(root_secret: bytes, connection_id: str) -> bytes:
     """The wallet-service private key of a connection.
 
@@ -98,12 +109,7 @@ def service_secret(root_secret: bytes, connection_id: str) -> bytes:
     """
     _check_root(root_secret)
     check_id("connection id", connection_id)
-    for counter in range(256):
-        info = _info(INFO_SERVICE_KEY, connection_id) + b"\x00" + bytes([counter])
-        candidate = hkdf(root_secret, salt=SALT, info=info)
-        if 0 < int.from_bytes(candidate, "big") < _CURVE_ORDER:
-            return candidate
-    raise InvalidKey("no valid service key after 256 counters")  # pragma: no cover
+    return _scalar(root_secret, INFO_SERVICE_KEY, connection_id, "service key")
 
 
 def service_pubkey(root_secret: bytes, connection_id: str) -> str:
@@ -183,9 +189,4 @@ def registration_secret(root_secret: bytes, wallet_id: str) -> bytes:
     """
     _check_root(root_secret)
     check_id("wallet id", wallet_id)
-    for counter in range(256):
-        info = _info(INFO_REGISTRATION_KEY, wallet_id) + b"\x00" + bytes([counter])
-        candidate = hkdf(root_secret, salt=SALT, info=info)
-        if 0 < int.from_bytes(candidate, "big") < _CURVE_ORDER:
-            return candidate
-    raise InvalidKey("no valid registration key after 256 counters")  # pragma: no cover
+    return _scalar(root_secret, INFO_REGISTRATION_KEY, wallet_id, "registration key")
