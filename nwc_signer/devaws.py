@@ -281,33 +281,20 @@ class LambdaWallet:
             result: dict[str, Any] = lambda_handler.handler(event, FakeContext())
         return result
 
-    def post(self, body: bytes, headers: dict[str, str]) -> Any:
+    def post(self, headers: dict[str, str], body: bytes) -> Any:
         from functions.aws_lambda.emulator import function_url_event, http_response
-        from signer_core.pipeline import WebhookResponse
+        from signer_core.protocol.webhook import parse_response
 
         h = {"Content-Type": "application/json", **headers}
         status, out_headers, out = http_response(
             self.invoke(function_url_event("POST", "/", "", h, body))
         )
-        import json
-
-        data = json.loads(out)
-        retry = out_headers.get("Retry-After")
-        return WebhookResponse(
-            status,
-            events=data.get("events", []),
-            wake_at=data.get("wake_at"),
-            message=data.get("message", ""),
-            retry_after=int(retry) if retry else None,
-        )
-
-    def deliver_body(self, body: bytes, *, now: int | None = None) -> Any:
-        from signer_core.webhook import sign_delivery
-
-        return self.post(body, sign_delivery(body, self.watcher_secret, now or int(time.time())))
+        return parse_response(status, out_headers, out)
 
     from nwc_signer.harness import LocalWallet as _L
 
+    deliver_body = _L.deliver_body
+    send = _L.send
     deliver = _L.deliver
     wake = _L.wake
     call = _L.call

@@ -10,7 +10,8 @@ import sys
 
 
 def main() -> int:
-    from functions.local import LocalFunction, encode_response
+    from functions.local import LocalFunction
+    from signer_core.protocol.webhook import encode_response
 
     raw = json.loads(sys.stdin.buffer.read())
     response = LocalFunction(sys.argv[1]).handle(raw["headers"], raw["body"].encode())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +16,15 @@ from typing import Any
 
 from functions.local import LocalFunction
 from nwc_signer.nwc_app import NwcApp
-from signer_core.pipeline import WebhookResponse
 from signer_core.protocol.events import Event
-from signer_core.webhook import sign_delivery
+from signer_core.protocol.webhook import (
+    Delivery,
+    WebhookResponse,
+    request_delivery,
+    sign_delivery,
+    signed_delivery,
+    wake_delivery,
+)
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
@@ -64,21 +69,23 @@ class LocalWallet:
     def function(self) -> LocalFunction:
         return LocalFunction(self.path)
 
-    def deliver_body(self, body: bytes, *, now: int | None = None) -> WebhookResponse:
-        headers = sign_delivery(body, self.watcher_secret, now or int(time.time()))
+    def post(self, headers: dict[str, str], body: bytes) -> WebhookResponse:
+        """One signed delivery to this wallet's function, exactly as the watcher sends it."""
         return self.function().handle(headers, body)
 
+    def deliver_body(self, body: bytes, *, now: int | None = None) -> WebhookResponse:
+        """Sign raw body bytes (the tests' hand-made and malformed bodies) and deliver them."""
+        return self.post(sign_delivery(body, self.watcher_secret, now or int(time.time())), body)
+
+    def send(self, delivery: Delivery, *, now: int | None = None) -> WebhookResponse:
+        headers, body = signed_delivery(delivery, self.watcher_secret, now or int(time.time()))
+        return self.post(headers, body)
+
     def deliver(self, event: Event, *, attempt: int = 1) -> WebhookResponse:
-        body = {
-            "type": "request",
-            "event": event,
-            "relays": ["ws://127.0.0.1:1"],
-            "delivery": {"id": event["id"], "attempt": attempt},
-        }
-        return self.deliver_body(json.dumps(body).encode())
+        return self.send(request_delivery(event, ["ws://127.0.0.1:1"], attempt=attempt))
 
     def wake(self) -> WebhookResponse:
-        return self.deliver_body(json.dumps({"type": "wake"}).encode())
+        return self.send(wake_delivery())
 
     def call(
         self, app: NwcApp, method: str, params: dict[str, Any] | None = None

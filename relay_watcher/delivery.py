@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -24,7 +23,14 @@ import httpx
 from relay_watcher.db import Job, WatcherDB
 from relay_watcher.metrics import Metrics
 from signer_core.protocol.events import InvalidEvent, verify_event
-from signer_core.webhook import sign_delivery
+from signer_core.protocol.webhook import (
+    Delivery,
+    WebhookResponse,
+    parse_response,
+    request_delivery,
+    signed_delivery,
+    wake_delivery,
+)
 
 log = logging.getLogger("relay_watcher.delivery")
 
@@ -50,11 +56,6 @@ def backoff(attempt: int, cfg: DeliveryConfig, retry_after: float | None = None)
         return min(max(retry_after, 0.1), cfg.backoff_max_s)
     raw = min(cfg.backoff_base_s * 2 ** (attempt - 1), cfg.backoff_max_s)
     return float(raw * random.uniform(0.5, 1.0))
-
-
-def _retry_after(res: httpx.Response) -> float | None:
-    value = res.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
 
 
 class Dispatcher:
@@ -118,13 +119,11 @@ class Dispatcher:
                 del self.per_wallet[job.wallet_pubkey]
             self.kick.set()
 
-    def _body(self, job: Job, attempt: int) -> bytes:
-        meta = {"id": job.id, "attempt": attempt}
+    def _delivery(self, job: Job, attempt: int) -> Delivery:
         if job.kind == "wake":
-            return json.dumps({"type": "wake", "delivery": meta}).encode()
-        body = {"type": "request", "event": job.payload["event"],
-                "relays": job.payload.get("relays", []), "delivery": meta}  # fmt: skip
-        return json.dumps(body).encode()
+            return wake_delivery(delivery_id=job.id, attempt=attempt)
+        relays = job.payload.get("relays", [])
+        return request_delivery(job.payload["event"], relays, delivery_id=job.id, attempt=attempt)
 
     async def _deliver(self, job: Job) -> None:
         wallet = self.db.wallet(job.wallet_pubkey)
@@ -134,28 +133,29 @@ class Dispatcher:
             self.db.finish(job.id)
             return
         attempt = job.attempts + 1
-        body = self._body(job, attempt)
-        headers = {**sign_delivery(body, self._secret, int(time.time())),
-                   "Content-Type": "application/json"}  # fmt: skip
+        delivery = self._delivery(job, attempt)
+        headers, body = signed_delivery(delivery, self._secret, int(time.time()))
         started = time.perf_counter()
+        answer: WebhookResponse | None = None
         try:
             res = await self.http.post(wallet.function_url, content=body, headers=headers)
             status, error = res.status_code, ""
+            answer = self._answer(res)
         except httpx.HTTPError as exc:
-            res, status, error = None, 0, f"{type(exc).__name__}: {exc}"
+            status, error = 0, f"{type(exc).__name__}: {exc}"
         self.metrics.latency.observe(time.perf_counter() - started)
-        if res is not None and 200 <= status < 300:
-            events, wake_at = self._parse_answer(res)
-            if wake_at is not None:
-                self.db.set_wake(job.wallet_pubkey, wake_at)
+        if answer is not None and 200 <= status < 300:
+            events = _publishable(answer.events)
+            if answer.wake_at is not None:
+                self.db.set_wake(job.wallet_pubkey, answer.wake_at)
             self.metrics.deliveries.labels(job.kind, "ok").inc()
             self.db.to_publish(job.id, events, 0)
             await self._publish(job, events, 0, wallet.relays)
             return
-        message = error or _message(res)
+        message = error or (answer.message if answer is not None else "")
+        hinted = answer.retry_after if answer is not None else None
         if status == 409:
             self.metrics.deliveries.labels(job.kind, "busy").inc()
-            hinted = _retry_after(res) if res is not None else None
             delay = backoff(attempt, self.cfg, self.cfg.busy_retry_s if hinted is None else hinted)
         elif 400 <= status < 500:
             log.warning("delivery %s refused with %d: %s", job.id[:16], status, message)
@@ -164,7 +164,7 @@ class Dispatcher:
             return
         else:
             self.metrics.deliveries.labels(job.kind, "retry").inc()
-            delay = backoff(attempt, self.cfg, _retry_after(res) if res is not None else None)
+            delay = backoff(attempt, self.cfg, hinted)
         await self._retry_or_give_up(job, attempt, delay, f"HTTP {status}: {message}")
 
     async def _retry_or_give_up(self, job: Job, attempt: int, delay: float, error: str) -> None:
@@ -178,24 +178,12 @@ class Dispatcher:
         self.metrics.retries.inc()
         self.db.retry_later(job.id, attempt, time.time() + delay, error)
 
-    def _parse_answer(self, res: httpx.Response) -> tuple[list[dict[str, Any]], int | None]:
-        """The function's events (each verified: we publish only valid ones) and wake_at."""
+    def _answer(self, res: httpx.Response) -> WebhookResponse:
+        """The function's answer; an oversized one is read as empty (nothing published)."""
         if len(res.content) > self.cfg.max_response_bytes:
             log.warning("function answer too large (%d bytes); ignored", len(res.content))
-            return [], None
-        try:
-            raw = res.json()
-        except ValueError:
-            log.warning("function answered 2xx with a body that is not JSON")
-            return [], None
-        events: list[dict[str, Any]] = []
-        for item in raw.get("events") or [] if isinstance(raw, dict) else []:
-            try:
-                events.append(dict(verify_event(item)))
-            except InvalidEvent as exc:
-                log.warning("function returned an invalid event (%s); not published", exc)
-        wake_at = raw.get("wake_at") if isinstance(raw, dict) else None
-        return events, wake_at if isinstance(wake_at, int) and wake_at > 0 else None
+            return WebhookResponse(res.status_code)
+        return parse_response(res.status_code, res.headers, res.content)
 
     async def _publish(
         self, job: Job, events: list[dict[str, Any]], attempts: int, relays: list[str] | None = None
@@ -224,11 +212,12 @@ class Dispatcher:
         await self.http.aclose()
 
 
-def _message(res: httpx.Response | None) -> str:
-    if res is None:
-        return ""
-    try:
-        raw = res.json()
-        return str(raw.get("message", ""))[:200] if isinstance(raw, dict) else ""
-    except ValueError:
-        return res.text[:200]
+def _publishable(events: list[Any]) -> list[dict[str, Any]]:
+    """Only valid, signed events are published."""
+    valid: list[dict[str, Any]] = []
+    for item in events:
+        try:
+            valid.append(dict(verify_event(item)))
+        except InvalidEvent as exc:
+            log.warning("function returned an invalid event (%s); not published", exc)
+    return valid

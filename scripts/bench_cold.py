@@ -55,23 +55,21 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def write_request(path: Path, wallet, event) -> None:
+    """A signed delivery of `event`, saved for the child process to replay."""
+    from signer_core.protocol.webhook import request_delivery, signed_delivery
+
+    delivery = request_delivery(event)
+    headers, body = signed_delivery(delivery, wallet.watcher_secret, int(time.time()))
+    path.write_text(json.dumps({"headers": headers, "body": body.decode()}))
+
+
 def cold_requests(wallet, app, make_event, runs: int, tmp: Path, label: str) -> dict:
     """Run `runs` cold requests; make_event(i) returns the request event of run i."""
-    from signer_core.webhook import sign_delivery
-
     times, rss = [], []
     for i in range(runs):
-        event = make_event(i)
-        body = json.dumps({"type": "request", "event": event}).encode()
         req = tmp / f"req-{label}-{i}.json"
-        req.write_text(
-            json.dumps(
-                {
-                    "headers": sign_delivery(body, wallet.watcher_secret, int(time.time())),
-                    "body": body.decode(),
-                }
-            )
-        )
+        write_request(req, wallet, make_event(i))
         elapsed, peak, out = spawn([sys.executable, "-c", CHILD, str(wallet.path), str(req)])
         reply = json.loads(out)
         assert reply["status"] == 200, reply
@@ -147,13 +145,8 @@ def main() -> None:
         print(f"sealed state after the run: {state_bytes} bytes")
 
         if args.importtime:
-            event = app.request("get_balance")
-            body = json.dumps({"type": "request", "event": event}).encode()
-            from signer_core.webhook import sign_delivery
-
             req = tmp / "req-importtime.json"
-            headers = sign_delivery(body, wallet.watcher_secret, int(time.time()))
-            req.write_text(json.dumps({"headers": headers, "body": body.decode()}))
+            write_request(req, wallet, app.request("get_balance"))
             proc = subprocess.run(
                 [sys.executable, "-X", "importtime", "-c", CHILD, str(wallet.path), str(req)],
                 capture_output=True,

@@ -49,7 +49,7 @@ def main() -> None:
     from functions.aws_lambda.emulator import function_url_event
     from nwc_signer.devaws import LambdaWallet, moto_server
     from nwc_signer.devmint import DevMint
-    from signer_core.webhook import sign_delivery
+    from signer_core.protocol.webhook import request_delivery, signed_delivery
 
     with (
         DevMint(input_fee_ppk=0) as mint,
@@ -62,11 +62,8 @@ def main() -> None:
         env = {**os.environ, **wallet.stack.env, "PYTHONPATH": str(ROOT)}
         times, rss = [], []
         for i in range(args.runs):
-            body = json.dumps({"type": "request", "event": app.request("get_balance")}).encode()
-            headers = {
-                "Content-Type": "application/json",
-                **sign_delivery(body, wallet.watcher_secret, int(time.time())),
-            }
+            delivery = request_delivery(app.request("get_balance"))
+            headers, body = signed_delivery(delivery, wallet.watcher_secret, int(time.time()))
             path = Path(tmp) / f"ev{i}.json"
             path.write_text(json.dumps(function_url_event("POST", "/", "", headers, body)))
             start = time.perf_counter()

@@ -23,10 +23,16 @@ from typing import Any
 
 from signer_core.protocol.events import Event, InvalidEvent, tag_value, verify_event
 from signer_core.protocol.nip47 import REQUEST_KIND
+from signer_core.protocol.webhook import (
+    BadDelivery,
+    WebhookAuthError,
+    WebhookResponse,
+    parse_delivery,
+    verify_delivery,
+)
 from signer_core.session import NoWallet, Secrets
 from signer_core.stores.base import GenerationGuard, StateStore, StoreUnavailable, VersionConflict
 from signer_core.vault.sealed import VaultError
-from signer_core.webhook import BadDelivery, WebhookAuthError, parse_delivery, verify_delivery
 
 log = logging.getLogger("nwc_signer.pipeline")
 
@@ -48,26 +54,6 @@ class SignerConfig:
 class WebhookRequest:
     headers: Mapping[str, str]
     body: bytes
-
-
-@dataclass
-class WebhookResponse:
-    """Status semantics for the watcher: 2xx done, 4xx never retry, 409 retry soon,
-    5xx retry with back-off."""
-
-    status: int
-    events: list[Event] = field(default_factory=list)
-    wake_at: int | None = None
-    message: str = ""
-    retry_after: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"events": self.events, "wake_at": self.wake_at}
-        if self.message:
-            body["message"] = self.message
-        if self.retry_after is not None:
-            body["retry_after"] = self.retry_after
-        return body
 
 
 class Reject(Exception):

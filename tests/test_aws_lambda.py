@@ -17,8 +17,8 @@ from botocore.exceptions import EndpointConnectionError
 from functions.aws_lambda import handler as lambda_handler
 from functions.aws_lambda.emulator import function_url_event
 from nwc_signer import devaws
+from signer_core.protocol.webhook import sign_delivery
 from signer_core.vault.sealed import parse
-from signer_core.webhook import sign_delivery
 from tests.log_guard import _handler as guard_handler
 from tests.nwc import App, remember_secret
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from signer_core.pipeline import WebhookRequest, WebhookResponse, handle_webhook
-from signer_core.webhook import sign_delivery
+from signer_core.protocol.webhook import sign_delivery
 from tests import faults
 from tests.faults import FlakyStore
 from tests.nwc import App, LocalWallet

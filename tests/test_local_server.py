@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from nwc_signer.devmint import free_port
-from signer_core.webhook import sign_delivery
+from signer_core.protocol.webhook import sign_delivery
 from tests.nwc import App, remember_secret, run_cli
 
 pytestmark = pytest.mark.mint

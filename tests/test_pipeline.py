@@ -158,7 +158,7 @@ def test_unknown_service_pubkey_is_not_ours(wallet: LocalWallet, app: App) -> No
 def test_bad_webhook_signatures_are_refused_before_storage(
     wallet: LocalWallet, app: App, mangle, status: int
 ) -> None:
-    from signer_core.webhook import sign_delivery
+    from signer_core.protocol.webhook import sign_delivery
 
     body = json.dumps({"type": "request", "event": app.request("get_balance")}).encode()
     headers, body = mangle(sign_delivery(body, wallet.watcher_secret, int(time.time())), body)

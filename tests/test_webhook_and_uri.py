@@ -6,7 +6,7 @@ import pytest
 
 from signer_core.crypto.secp import generate_private_key, xonly_pubkey
 from signer_core.protocol.uri import ConnectionUri, parse_uri
-from signer_core.webhook import (
+from signer_core.protocol.webhook import (
     BadDelivery,
     WebhookAuthError,
     parse_delivery,

@@ -28,7 +28,7 @@ from functions.aws_lambda import metering
 from functions.aws_lambda.runtime import RootSecretError, Runtime
 from functions.aws_lambda.settings import Settings, SettingsError
 from signer_core.pipeline import SignerConfig, WebhookRequest, WebhookResponse, handle_webhook
-from signer_core.webhook import MAX_BODY_BYTES, WebhookAuthError, verify_delivery
+from signer_core.protocol.webhook import MAX_BODY_BYTES, WebhookAuthError, verify_delivery
 
 logger = Logger(service="nwc-signer")
 metrics = Metrics(namespace="NwcSigner", service="nwc-signer")

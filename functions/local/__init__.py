@@ -6,7 +6,6 @@ server (`serve`) is imported only when serving, so benchmarks and `--cold` runs 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 
@@ -35,11 +34,3 @@ class LocalFunction:
             secrets=self.secrets,
             config=self.config,
         )
-
-
-def encode_response(response: WebhookResponse) -> tuple[int, dict[str, str], bytes]:
-    """HTTP status, headers and body of a pipeline response (shared by every server)."""
-    headers = {"Content-Type": "application/json"}
-    if response.retry_after is not None:
-        headers["Retry-After"] = str(response.retry_after)
-    return response.status, headers, json.dumps(response.to_json()).encode()

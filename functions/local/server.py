@@ -6,8 +6,8 @@ import logging
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from functions.local import LocalFunction, encode_response
-from signer_core.webhook import MAX_BODY_BYTES
+from functions.local import LocalFunction
+from signer_core.protocol.webhook import MAX_BODY_BYTES, encode_response
 
 log = logging.getLogger("nwc_signer.local")
 
