@@ -1,8 +1,8 @@
 """The request pipeline: one webhook delivery in, (HTTP status, events, wake_at) out.
 
 A pure function of (webhook request, store, secrets, clock) so every platform entry point
-(local HTTP server, AWS Lambda, later Cloudflare) is a thin adapter around `handle_webhook`.
-Steps, in order (ARCHITECTURE.md):
+(local HTTP server, AWS Lambda, later Cloudflare and Deno) is a thin adapter around
+`handle_webhook`. Steps, in order (ARCHITECTURE.md):
   1 verify the watcher's signature          -> 401 before touching storage
   2 verify the Nostr event                  -> 400; expired requests are ignored (200)
   3 read the sealed state + its version     -> 404 if no wallet / unknown service pubkey
@@ -11,6 +11,8 @@ Steps, in order (ARCHITECTURE.md):
   6 sync the backend if something is pending, run the method
   7 seal + compare-and-swap the new state   -> on conflict re-run on the fresh state
   8 return the signed reply and notifications, and when to wake us next
+Steps 3-8 are `request.handle_request` (an NWC request) or `wake.handle_wake` (a scheduled
+wake-up); what both share is `attempt.py`.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from signer_core.attempt import Deps, Reject, SignerConfig, WalletHook
 from signer_core.protocol.events import Event, InvalidEvent, tag_value, verify_event
 from signer_core.protocol.nip47 import REQUEST_KIND
+from signer_core.protocol.text import parse_uint
 from signer_core.protocol.webhook import (
     BadDelivery,
+    Delivery,
     WebhookAuthError,
     WebhookResponse,
     parse_delivery,
@@ -36,42 +40,20 @@ from signer_core.vault.sealed import VaultError
 
 log = logging.getLogger("nwc_signer.pipeline")
 
-__all__ = ["SignerConfig", "Secrets", "WebhookRequest", "WebhookResponse", "handle_webhook"]
-
-
-@dataclass
-class SignerConfig:
-    wallet_id: str
-    watcher_pubkey: str
-    freshness_s: int = 300  # pay/make_invoice requests older (or newer) than this are refused
-    ledger_retention_s: int = 86400  # done requests are remembered this long (>> freshness)
-    max_attempts: int = 4  # compare-and-swap retries before answering 409
-    pending_retry_s: int = 5  # Retry-After while a payment is in flight
-    wallet_config: dict[str, Any] = field(default_factory=dict)
+__all__ = [
+    "Secrets",
+    "SignerConfig",
+    "WebhookRequest",
+    "WebhookResponse",
+    "handle_delivery",
+    "handle_webhook",
+]
 
 
 @dataclass
 class WebhookRequest:
     headers: Mapping[str, str]
     body: bytes
-
-
-class Reject(Exception):
-    """End the delivery with a non-2xx status and a message for the watcher's logs."""
-
-    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
-
-
-@dataclass
-class Deps:
-    store: StateStore
-    guard: GenerationGuard
-    secrets: Secrets
-    config: SignerConfig
 
 
 def handle_webhook(
@@ -82,18 +64,29 @@ def handle_webhook(
     secrets: Secrets,
     config: SignerConfig,
     clock: Callable[[], float] = time.time,
+    wallet_hook: WalletHook | None = None,
 ) -> WebhookResponse:
-    """Handle one delivery. Never raises: every failure becomes a status and a message."""
-    started = time.perf_counter()
+    """Verify, parse and handle one delivery. Never raises: every failure is a status."""
     now = int(clock())
-    deps = Deps(store, guard, secrets, config)
     try:
         verify_delivery(request.headers, request.body, config.watcher_pubkey, now)
         delivery = parse_delivery(request.body)
+    except WebhookAuthError as exc:
+        return _logged(WebhookResponse(401, message=str(exc)), time.perf_counter())
+    except BadDelivery as exc:
+        return _logged(WebhookResponse(400, message=str(exc)), time.perf_counter())
+    deps = Deps(store, guard, secrets, config, wallet_hook)
+    return handle_delivery(delivery, deps, now)
+
+
+def handle_delivery(delivery: Delivery, deps: Deps, now: int) -> WebhookResponse:
+    """Steps 2-8 for a delivery already verified and parsed by the entry point."""
+    started = time.perf_counter()
+    try:
         if delivery.type == "wake":
             from signer_core.wake import handle_wake
 
-            response = _with_retries(lambda: handle_wake(deps, now), config)
+            response = _with_retries(lambda: handle_wake(deps, now), deps.config)
         else:
             event = _request_event(delivery.event, now)
             if event is None:
@@ -101,11 +94,7 @@ def handle_webhook(
             else:
                 from signer_core.request import handle_request
 
-                response = _with_retries(lambda: handle_request(deps, event, now), config)
-    except WebhookAuthError as exc:
-        response = WebhookResponse(401, message=str(exc))
-    except BadDelivery as exc:
-        response = WebhookResponse(400, message=str(exc))
+                response = _with_retries(lambda: handle_request(deps, event, now), deps.config)
     except Reject as exc:
         response = WebhookResponse(exc.status, message=exc.message, retry_after=exc.retry_after)
     except NoWallet as exc:
@@ -118,6 +107,10 @@ def handle_webhook(
     except Exception:
         log.exception("unexpected failure handling a delivery")
         response = WebhookResponse(500, message="internal error")
+    return _logged(response, started)
+
+
+def _logged(response: WebhookResponse, started: float) -> WebhookResponse:
     ms = round((time.perf_counter() - started) * 1000, 1)
     log.info(
         "delivery handled: status=%d events=%d ms=%.1f %s",
@@ -130,7 +123,7 @@ def handle_webhook(
     return response
 
 
-def _request_event(raw: dict[str, Any] | None, now: int) -> Event | None:
+def _request_event(raw: dict[str, object] | None, now: int) -> Event | None:
     """Verify the Nostr event; None for a request past its expiration (no work, no reply)."""
     try:
         event = verify_event(raw)
@@ -143,9 +136,10 @@ def _request_event(raw: dict[str, Any] | None, now: int) -> Event | None:
         raise Reject(400, "request has no valid p tag (wallet-service pubkey)")
     expiration = tag_value(event, "expiration")
     if expiration is not None:
-        if not expiration.isdigit():
+        expires_at = parse_uint(expiration)
+        if expires_at is None:
             raise Reject(400, "expiration tag is not a unix timestamp")
-        if int(expiration) <= now:
+        if expires_at <= now:
             return None
     return event
 

@@ -3,10 +3,19 @@
 Keeps the store version, generation and data key together so every commit is a
 compare-and-swap on exactly what this attempt read. A VersionConflict from commit() means
 another writer won: the pipeline re-runs the attempt on the fresh state.
+
+Two rules live here because every path depends on them:
+- the rollback high-water mark is read *before* the blob. A writer stores its blob and
+  only then raises the mark, so any blob read after the mark was read is at least that
+  generation; read the other way round, an ordinary write landing in between looked like
+  an old blob put back (a false rollback alarm under concurrency).
+- `changed()` tells whether the state differs from what was read or last committed, so a
+  request that changes nothing writes nothing (one read, no write: writes are the bill).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,19 +46,22 @@ class StateSession:
     version: str
     state: WalletState | None = None
     connection_id: str | None = None
+    floor: int = 0  # the high-water mark, read before the blob
     _dek: bytes = field(default=b"", repr=False)
     _generation: int = 0
+    _clean: str = field(default="", repr=False)  # canonical JSON of the last read/written state
     commits: int = 0
 
     @classmethod
     def read(
         cls, store: StateStore, guard: GenerationGuard, secrets: Secrets, wallet_id: str
     ) -> StateSession:
+        floor = guard.high_water()  # first: see the module's docstring
         found = store.read()
         if found is None:
             raise NoWallet("no wallet state in the store")
         blob, version = found
-        return cls(store, guard, secrets, wallet_id, vault.parse(blob), version)
+        return cls(store, guard, secrets, wallet_id, vault.parse(blob), version, floor=floor)
 
     def connection_for(self, service_pubkey: str) -> str | None:
         return self.sealed.connection_for(service_pubkey)
@@ -65,7 +77,7 @@ class StateSession:
             service_pubkey_hex=service_pubkey,
             client_pubkey_hex=client_pubkey,
             expected_wallet_id=self.wallet_id,
-            min_generation=self.guard.high_water(),
+            min_generation=self.floor,
         )
         self.connection_id = opened.connection_id
         return self._load(opened)
@@ -75,7 +87,7 @@ class StateSession:
             self.sealed,
             root_secret=self.secrets.root_secret,
             expected_wallet_id=self.wallet_id,
-            min_generation=self.guard.high_water(),
+            min_generation=self.floor,
         )
         return self._load(opened)
 
@@ -83,7 +95,20 @@ class StateSession:
         self._dek = opened.dek
         self._generation = opened.generation
         self.state = WalletState.from_dict(opened.state)
+        self._clean = _canonical(self.state)
         return self.state
+
+    def changed(self) -> bool:
+        """Whether the open state differs from what was read or last committed."""
+        assert self.state is not None, "open the state first"
+        return _canonical(self.state) != self._clean
+
+    def commit_if_changed(self) -> bool:
+        """Commit only a real change; True if a write happened."""
+        if self.state is None or not self.changed():
+            return False
+        self.commit()
+        return True
 
     def commit(self, *, rotate_key: bool = False) -> None:
         """Seal the current state as the next generation and compare-and-swap it in."""
@@ -104,7 +129,12 @@ class StateSession:
         self.guard.advance(generation)
         self._generation = generation
         self.sealed = vault.parse(blob)
+        self._clean = _canonical(self.state)
         self.commits += 1
+
+
+def _canonical(state: WalletState) -> str:
+    return json.dumps(state.to_dict(), sort_keys=True, separators=(",", ":"))
 
 
 def create_wallet(

@@ -1,4 +1,4 @@
-"""A scheduled wake-up: sync the backend, finish claimed payments, refresh info events.
+"""A scheduled wake-up: finish claimed payments, sync the backend, refresh info events.
 
 Opened with the admin wrap (there is no client request to unwrap with). Replies to payments
 that were still in flight when their request was answered 409 are produced here too, so a
@@ -7,8 +7,17 @@ client gets its answer even if the watcher gave up re-delivering.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from signer_core.attempt import (
+    IN_FLIGHT_RECHECK_S,
+    Deps,
+    Notifications,
+    Replier,
+    earliest,
+    notification_events,
+    open_backend,
+    record_done,
+    sync_wallet,
+)
 from signer_core.methods import (
     MethodContext,
     PaymentPending,
@@ -18,77 +27,58 @@ from signer_core.methods import (
 from signer_core.protocol import nip47
 from signer_core.protocol.errors import NwcError
 from signer_core.protocol.events import Event
-from signer_core.request import _wallet_env, notification_events, record_done, sync_wallet
+from signer_core.protocol.webhook import WebhookResponse
 from signer_core.session import StateSession
 from signer_core.state import WalletState
-from signer_core.wallets import open_wallet
-
-if TYPE_CHECKING:
-    from signer_core.pipeline import Deps, WebhookResponse
-
-IN_FLIGHT_RECHECK_S = 30
+from signer_core.wallets.base import Wallet
 
 
 def handle_wake(deps: Deps, now: int) -> WebhookResponse:
-    from signer_core.methods.pay_invoice import resume
-    from signer_core.pipeline import WebhookResponse
-
-    session = StateSession.read(deps.store, deps.guard, deps.secrets, deps.config.wallet_id)
+    session = deps.read_session()
     state = session.open_as_admin()
-    wallet = open_wallet(state.backend, state.backend_data, _wallet_env(state, deps, now))
-    events: list[Event] = []
-    notes: list[tuple[str, dict[str, object]]] = []
-    wake_at = None
-    still_pending = False
-    changed = False
+    wallet = open_backend(state, deps, now)
+    notes: Notifications = []
 
+    events, still_pending = _finish_claimed(session, state, wallet, notes, now)
+    wake_at = sync_wallet(wallet, notes, session.commit) if state.connections else None
+
+    events.extend(notification_events(session, state, notes, now))
+    events.extend(info_events(session, state, wallet.methods, wallet.notifications, now))
+    session.commit_if_changed()  # a sync may update backend state without a receipt
+    if still_pending:
+        wake_at = earliest(wake_at, now + IN_FLIGHT_RECHECK_S)
+    return WebhookResponse(200, events, wake_at=wake_at)
+
+
+def _finish_claimed(
+    session: StateSession, state: WalletState, wallet: Wallet, notes: Notifications, now: int
+) -> tuple[list[Event], bool]:
+    """Late replies for payments whose request was answered 409; True if any still pends."""
+    from signer_core.methods.pay_invoice import resume
+
+    events: list[Event] = []
+    still_pending = False
     for entry in [e for e in state.ledger.values() if e.status == "claimed"]:
         conn = state.connections.get(entry.connection_id)
         if conn is None:
             continue
         ctx = MethodContext(state, conn, wallet, entry.request_id, now, session.commit)
         ctx.entry = entry
-        secret = session.service_secret(conn.id)
         scheme: nip47.Scheme = "nip04" if entry.scheme == "nip04" else "nip44_v2"
+        reply = Replier(
+            session.service_secret(conn.id), entry.request_id, entry.client_pubkey, scheme, now
+        )
         try:
-            result = resume(ctx, entry)
-            error = None
+            response = reply(entry.method, result=resume(ctx, entry))
         except PaymentPending:
             still_pending = True
             continue
         except NwcError as exc:
-            result, error = None, exc
-        response = nip47.response_event(
-            service_secret=secret,
-            request_id=entry.request_id,
-            client_pubkey=entry.client_pubkey,
-            scheme=scheme,
-            result_type=entry.method,
-            result=result,
-            error=error,
-            now=now,
-        )
+            response = reply(entry.method, error=exc)
         record_done(state, entry, response, now)
         events.append(response)
         notes.extend(ctx.notifications)
-        changed = True
-
-    first = next(iter(state.connections.values()), None)
-    if first is not None:
-        ctx = MethodContext(state, first, wallet, "", now, session.commit)
-        synced = wallet.needs_sync()
-        wake_at = sync_wallet(ctx, wallet)
-        notes.extend(ctx.notifications)
-        changed = changed or synced  # a sync may update backend state without a receipt
-
-    events.extend(notification_events(session, state, notes, now))
-    events.extend(info_events(session, state, wallet.methods, wallet.notifications, now))
-    if changed:
-        session.commit()
-    if still_pending:
-        soon = now + IN_FLIGHT_RECHECK_S
-        wake_at = soon if wake_at is None else min(wake_at, soon)
-    return WebhookResponse(200, events, wake_at=wake_at)
+    return events, still_pending
 
 
 def info_events(

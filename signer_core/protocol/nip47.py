@@ -13,6 +13,7 @@ from signer_core.crypto import nip04, nip44
 from signer_core.crypto.secp import xonly_pubkey
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.protocol.events import Event, sign_event, tag_value
+from signer_core.protocol.text import BadJson, loads
 
 INFO_KIND = 13194
 REQUEST_KIND = 23194
@@ -61,9 +62,9 @@ def decrypt(scheme: Scheme, payload: str, service_secret: bytes, client_pubkey: 
 def parse_request(plaintext: str) -> tuple[str, dict[str, Any]]:
     """{"method": ..., "params": {...}} -> (method, params). params may be missing."""
     try:
-        raw = json.loads(plaintext)
-    except ValueError:
-        raise NwcError(ErrorCode.OTHER, "request content is not valid JSON") from None
+        raw = loads(plaintext)
+    except BadJson as exc:
+        raise NwcError(ErrorCode.OTHER, f"request content is not acceptable JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise NwcError(ErrorCode.OTHER, "request content must be a JSON object")
     method = raw.get("method")

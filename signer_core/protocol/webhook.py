@@ -202,14 +202,16 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Webh
     return WebhookResponse(
         status,
         events=[e for e in events if isinstance(e, dict)] if isinstance(events, list) else [],
-        wake_at=wake_at if _is_int(wake_at) and wake_at > 0 else None,
+        wake_at=_positive_int(wake_at),
         message=str(raw.get("message", ""))[:200],
         retry_after=_retry_after(headers, raw.get("retry_after")),
     )
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
 
 
 def _retry_after(headers: Mapping[str, str], in_body: Any) -> int | None:
@@ -217,4 +219,6 @@ def _retry_after(headers: Mapping[str, str], in_body: Any) -> int | None:
     from_header = parse_uint(lower.get("retry-after", ""), max_digits=6)
     if from_header is not None:
         return from_header
-    return in_body if _is_int(in_body) and 0 <= in_body < 10**6 else None
+    if isinstance(in_body, int) and not isinstance(in_body, bool) and 0 <= in_body < 10**6:
+        return in_body
+    return None
