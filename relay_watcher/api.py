@@ -92,7 +92,7 @@ def create_app(watcher: Watcher) -> FastAPI:
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
-        watcher.metrics.queue.set(watcher.db.job_count())
+        watcher.metrics.queue.set(watcher.db.queue.job_count())
         return Response(generate_latest(watcher.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

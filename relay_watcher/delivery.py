@@ -86,7 +86,11 @@ class Dispatcher:
         while True:
             self.kick.clear()
             room = self.cfg.concurrency - len(self.in_flight)
-            jobs = self.db.due_jobs(time.time(), max(room, 0), self.in_flight) if room > 0 else []
+            jobs = (
+                self.db.queue.due_jobs(time.time(), max(room, 0), self.in_flight)
+                if room > 0
+                else []
+            )
             for job in jobs:
                 if self.per_wallet[job.wallet_pubkey] >= self.cfg.per_wallet:
                     continue
@@ -95,8 +99,8 @@ class Dispatcher:
                 task = asyncio.create_task(self._run_job(job))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
-            self.metrics.queue.set(self.db.job_count())
-            nxt = self.db.next_due()
+            self.metrics.queue.set(self.db.queue.job_count())
+            nxt = self.db.queue.next_due()
             wait = 1.0 if nxt is None else min(max(nxt - time.time(), 0.05), 1.0)
             if jobs and room > 0:
                 wait = min(wait, 0.05)
@@ -111,7 +115,7 @@ class Dispatcher:
                 await self._deliver(job)
         except Exception:
             log.exception("delivery %s failed unexpectedly; retrying later", job.id[:16])
-            self.db.retry_later(job.id, job.attempts + 1, time.time() + 5, "internal error")
+            self.db.queue.retry_later(job.id, job.attempts + 1, time.time() + 5, "internal error")
         finally:
             self.in_flight.discard(job.id)
             self.per_wallet[job.wallet_pubkey] -= 1
@@ -126,11 +130,11 @@ class Dispatcher:
         return request_delivery(job.payload["event"], relays, delivery_id=job.id, attempt=attempt)
 
     async def _deliver(self, job: Job) -> None:
-        wallet = self.db.wallet(job.wallet_pubkey)
+        wallet = self.db.registry.wallet(job.wallet_pubkey)
         if wallet is None:
             log.info("dropping delivery %s: wallet no longer registered", job.id[:16])
             self.metrics.deliveries.labels(job.kind, "unregistered").inc()
-            self.db.finish(job.id)
+            self.db.queue.finish(job.id)
             return
         attempt = job.attempts + 1
         delivery = self._delivery(job, attempt)
@@ -147,9 +151,9 @@ class Dispatcher:
         if answer is not None and 200 <= status < 300:
             events = _publishable(answer.events)
             if answer.wake_at is not None:
-                self.db.set_wake(job.wallet_pubkey, answer.wake_at)
+                self.db.wakes.set_wake(job.wallet_pubkey, answer.wake_at)
             self.metrics.deliveries.labels(job.kind, "ok").inc()
-            self.db.to_publish(job.id, events, 0)
+            self.db.queue.to_publish(job.id, events, 0)
             await self._publish(job, events, 0, wallet.relays)
             return
         message = error or (answer.message if answer is not None else "")
@@ -160,7 +164,7 @@ class Dispatcher:
         elif 400 <= status < 500:
             log.warning("delivery %s refused with %d: %s", job.id[:16], status, message)
             self.metrics.deliveries.labels(job.kind, "dropped").inc()
-            self.db.dead_letter(job, attempt, f"HTTP {status}: {message}", int(time.time()))
+            self.db.queue.dead_letter(job, attempt, f"HTTP {status}: {message}", int(time.time()))
             return
         else:
             self.metrics.deliveries.labels(job.kind, "retry").inc()
@@ -172,11 +176,11 @@ class Dispatcher:
             log.warning("delivery %s dead after %d attempts: %s", job.id[:16], attempt, error)
             self.metrics.dead.inc()
             self.metrics.deliveries.labels(job.kind, "dead").inc()
-            self.db.dead_letter(job, attempt, error, int(time.time()))
+            self.db.queue.dead_letter(job, attempt, error, int(time.time()))
             return
         log.info("delivery %s: %s; retry %d in %.1f s", job.id[:16], error, attempt + 1, delay)
         self.metrics.retries.inc()
-        self.db.retry_later(job.id, attempt, time.time() + delay, error)
+        self.db.queue.retry_later(job.id, attempt, time.time() + delay, error)
 
     def _answer(self, res: httpx.Response) -> WebhookResponse:
         """The function's answer; an oversized one is read as empty (nothing published)."""
@@ -189,7 +193,7 @@ class Dispatcher:
         self, job: Job, events: list[dict[str, Any]], attempts: int, relays: list[str] | None = None
     ) -> None:
         if relays is None:
-            wallet = self.db.wallet(job.wallet_pubkey)
+            wallet = self.db.registry.wallet(job.wallet_pubkey)
             relays = wallet.relays if wallet else []
         targets = list(dict.fromkeys([*relays, *job.payload.get("relays", [])]))
         failed = []
@@ -199,10 +203,10 @@ class Dispatcher:
             if not ok:
                 failed.append(event)
         if not failed:
-            self.db.finish(job.id)
+            self.db.queue.finish(job.id)
             return
         attempt = attempts + 1
-        self.db.to_publish(job.id, failed, attempt)
+        self.db.queue.to_publish(job.id, failed, attempt)
         await self._retry_or_give_up(job, attempt, backoff(attempt, self.cfg), "publish failed")
 
     async def close(self) -> None:

@@ -72,7 +72,7 @@ class Watcher:
         log.info(
             "watcher %s… started: %d wallets, %d keys",
             self.pubkey[:12],
-            self.db.wallet_count(),
+            self.db.registry.wallet_count(),
             len(self.keys),
         )
 
@@ -87,11 +87,11 @@ class Watcher:
     def _load_registry(self) -> None:
         keys: dict[str, str] = {}
         wallets: dict[str, str] = {}
-        for service, wallet, _relays in self.db.service_keys():
+        for service, wallet, _relays in self.db.registry.service_keys():
             keys[sys.intern(service)] = wallets.setdefault(wallet, sys.intern(wallet))
         self.keys = keys
         self.metrics.keys.set(len(keys))
-        self.metrics.wallets.set(self.db.wallet_count())
+        self.metrics.wallets.set(self.db.registry.wallet_count())
 
     # -- registration --------------------------------------------------------------------
 
@@ -101,10 +101,12 @@ class Watcher:
         try:
             reg = registration.verify(headers, body, now)
             if reg.action == "unregister":
-                found = self.db.unregister(reg.wallet_pubkey, reg.timestamp, reg.signature, now)
+                found = self.db.registry.unregister(
+                    reg.wallet_pubkey, reg.timestamp, reg.signature, now
+                )
                 answer: dict[str, Any] = {"wallet_pubkey": reg.wallet_pubkey, "removed": found}
             else:
-                self.db.register(
+                self.db.registry.register(
                     reg.wallet_pubkey,
                     reg.function_url,
                     list(reg.relays),
@@ -157,7 +159,7 @@ class Watcher:
 
     async def _sync_subscriptions(self) -> None:
         per_relay: dict[str, list[str]] = defaultdict(list)
-        for service, _wallet, relays in self.db.service_keys():
+        for service, _wallet, relays in self.db.registry.service_keys():
             for url in json.loads(relays):
                 per_relay[url].append(service)
         await self.pool.ensure_relays(set(per_relay))
@@ -202,7 +204,7 @@ class Watcher:
         except InvalidEvent:
             self.metrics.dropped.labels("invalid").inc()
             return
-        if self.db.accept_event(dict(event), wallet, [relay_url], int(time.time())):
+        if self.db.queue.accept_event(dict(event), wallet, [relay_url], int(time.time())):
             self.metrics.events.inc()
             self.dispatcher.kick.set()
         else:
@@ -216,12 +218,12 @@ class Watcher:
         while True:
             now = int(time.time())
             try:
-                queued = self.db.enqueue_due_wakes(now, self.config.info_interval_s)
+                queued = self.db.wakes.enqueue_due(now, self.config.info_interval_s)
                 if queued:
                     self.metrics.wakes.inc(queued)
                     self.dispatcher.kick.set()
                 if now - last_cleanup > 60:
-                    self.db.forget_seen(now - self.config.seen_retention_s)
+                    self.db.queue.forget_seen(now - self.config.seen_retention_s)
                     last_cleanup = now
                     status = await self.pool.status()
                     self.metrics.relays_connected.set(
@@ -237,9 +239,9 @@ class Watcher:
         return {
             "ok": self.started,
             "watcher_pubkey": self.pubkey,
-            "wallets": self.db.wallet_count(),
+            "wallets": self.db.registry.wallet_count(),
             "service_keys": len(self.keys),
-            "queue": self.db.job_count(),
+            "queue": self.db.queue.job_count(),
             "relays": status,
         }
 

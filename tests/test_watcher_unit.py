@@ -62,7 +62,7 @@ def test_garbage_is_counted_and_dropped(tmp_path: Path) -> None:
     dropped = {s.labels["reason"]: s.value for m in w.metrics.dropped.collect()
                for s in m.samples if s.name.endswith("_total")}  # fmt: skip
     assert dropped == {"bad_json": 1, "bad_event": 1, "invalid": 1, "not_ours": 1, "oversize": 1}
-    assert w.db.job_count() == 1  # one delivery for the request seen twice
+    assert w.db.queue.job_count() == 1  # one delivery for the request seen twice
     w.db.close()
 
 

@@ -1,0 +1,143 @@
+"""The registry: wallets (function URL, relays), their wallet-service keys, and the signatures
+of accepted registrations (each is accepted once: replay protection).
+
+The wallets table also carries the wake schedule's two columns (`wake_at`, `info_at`, see
+wakes.py): one row per wallet keeps a registration and its schedule consistent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from relay_watcher.db.base import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS wallets (
+    wallet_pubkey TEXT PRIMARY KEY,
+    function_url TEXT NOT NULL,
+    relays TEXT NOT NULL,
+    registered_at BIGINT NOT NULL,
+    last_registration BIGINT NOT NULL,
+    wake_at BIGINT,
+    info_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS wallets_wake_at ON wallets (wake_at);
+CREATE INDEX IF NOT EXISTS wallets_info_at ON wallets (info_at);
+CREATE TABLE IF NOT EXISTS service_keys (
+    service_pubkey TEXT PRIMARY KEY,
+    wallet_pubkey TEXT NOT NULL REFERENCES wallets (wallet_pubkey) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS service_keys_wallet ON service_keys (wallet_pubkey);
+CREATE TABLE IF NOT EXISTS used_signatures (
+    signature TEXT PRIMARY KEY,
+    expires_at BIGINT NOT NULL
+);
+"""
+
+SIGNATURE_KEPT_S = 3600
+
+
+class Conflict(Exception):
+    """A service key already belongs to another wallet, or a registration is stale."""
+
+
+@dataclass
+class Wallet:
+    pubkey: str
+    function_url: str
+    relays: list[str]
+
+
+class Registry:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def register(
+        self,
+        wallet: str,
+        function_url: str,
+        relays: list[str],
+        service_pubkeys: list[str],
+        signed_at: int,
+        signature: str,
+        now: int,
+    ) -> list[str]:
+        """Insert or replace a wallet's registration; returns the service keys it dropped."""
+        with self.db.tx() as c:
+            self._claim_signature(c, signature, signed_at, now)
+            row = c.one("SELECT last_registration FROM wallets WHERE wallet_pubkey = ?", (wallet,))
+            if row is not None and signed_at < row[0]:
+                raise Conflict("a newer registration of this wallet was already accepted")
+            for pub in service_pubkeys:
+                owner = c.one(
+                    "SELECT wallet_pubkey FROM service_keys WHERE service_pubkey = ?", (pub,)
+                )
+                if owner is not None and owner[0] != wallet:
+                    raise Conflict(f"service key {pub[:12]}… is registered by another wallet")
+            c.execute(
+                "INSERT INTO wallets (wallet_pubkey, function_url, relays, registered_at,"
+                " last_registration, wake_at, info_at) VALUES (?, ?, ?, ?, ?, NULL, ?)"
+                " ON CONFLICT (wallet_pubkey) DO UPDATE SET"
+                " function_url = excluded.function_url,"
+                " relays = excluded.relays, last_registration = excluded.last_registration,"
+                " info_at = excluded.info_at",
+                (wallet, function_url, json.dumps(relays), now, signed_at, now),
+            )
+            old = {
+                r[0]
+                for r in c.all(
+                    "SELECT service_pubkey FROM service_keys WHERE wallet_pubkey = ?", (wallet,)
+                )
+            }
+            dropped = sorted(old - set(service_pubkeys))
+            for pub in dropped:
+                c.execute("DELETE FROM service_keys WHERE service_pubkey = ?", (pub,))
+            c.executemany(
+                "INSERT INTO service_keys (service_pubkey, wallet_pubkey) VALUES (?, ?)"
+                " ON CONFLICT (service_pubkey) DO NOTHING",
+                [(pub, wallet) for pub in service_pubkeys],
+            )
+        return dropped
+
+    def unregister(self, wallet: str, signed_at: int, signature: str, now: int) -> bool:
+        with self.db.tx() as c:
+            self._claim_signature(c, signature, signed_at, now)
+            row = c.one("SELECT last_registration FROM wallets WHERE wallet_pubkey = ?", (wallet,))
+            if row is None:
+                return False
+            if signed_at < row[0]:
+                raise Conflict("a newer registration of this wallet was already accepted")
+            c.execute("DELETE FROM service_keys WHERE wallet_pubkey = ?", (wallet,))
+            c.execute("DELETE FROM wallets WHERE wallet_pubkey = ?", (wallet,))
+        return True
+
+    @staticmethod
+    def _claim_signature(c: Database, sig: str, signed_at: int, now: int) -> None:
+        c.execute("DELETE FROM used_signatures WHERE expires_at < ?", (now,))
+        inserted = c.execute(
+            "INSERT INTO used_signatures (signature, expires_at) VALUES (?, ?)"
+            " ON CONFLICT (signature) DO NOTHING",
+            (sig, signed_at + SIGNATURE_KEPT_S),
+        )
+        if inserted != 1:
+            raise Conflict("this registration was already used (replay)")
+
+    def wallet(self, pubkey: str) -> Wallet | None:
+        row = self.db.one(
+            "SELECT function_url, relays FROM wallets WHERE wallet_pubkey = ?", (pubkey,)
+        )
+        return Wallet(pubkey, row[0], json.loads(row[1])) if row else None
+
+    def service_keys(self) -> Iterator[tuple[str, str, str]]:
+        """(service pubkey, wallet pubkey, relays JSON) of every registered key."""
+        for row in self.db.stream(
+            "SELECT k.service_pubkey, k.wallet_pubkey, w.relays FROM service_keys k"
+            " JOIN wallets w ON w.wallet_pubkey = k.wallet_pubkey"
+        ):
+            yield row[0], row[1], row[2]
+
+    def wallet_count(self) -> int:
+        row = self.db.one("SELECT COUNT(*) FROM wallets")
+        return int(row[0]) if row else 0

@@ -1,0 +1,41 @@
+"""The wake schedule: per wallet the earliest wake-up a function asked for (`wake_at`) and the
+next info refresh (`info_at`), both columns of the registry's wallets table; due rows become
+wake jobs in the delivery queue (one pending per wallet: job id `wake:<wallet>`)."""
+
+from __future__ import annotations
+
+from relay_watcher.db.base import Database
+from relay_watcher.db.queue import DeliveryQueue
+
+
+class WakeSchedule:
+    def __init__(self, db: Database, queue: DeliveryQueue) -> None:
+        self.db, self.queue = db, queue
+
+    def set_wake(self, wallet: str, wake_at: int) -> None:
+        """Keep the earliest requested wake-up."""
+        self.db.execute(
+            "UPDATE wallets SET wake_at = ? WHERE wallet_pubkey = ?"
+            " AND (wake_at IS NULL OR wake_at > ?)",
+            (wake_at, wallet, wake_at),
+        )
+
+    def enqueue_due(self, now: int, info_interval_s: int, limit: int = 500) -> int:
+        """Turn due wake-ups and info refreshes into wake jobs (one pending per wallet)."""
+        with self.db.tx() as c:
+            rows = c.all(
+                "SELECT wallet_pubkey FROM wallets WHERE wake_at <= ? UNION"
+                " SELECT wallet_pubkey FROM wallets WHERE info_at <= ? LIMIT ?",
+                (now, now, limit),
+            )
+            for (wallet,) in rows:
+                c.execute(
+                    "UPDATE wallets SET wake_at = NULL, info_at = ? WHERE wallet_pubkey = ?",
+                    (now + info_interval_s, wallet),
+                )
+                self.queue.enqueue(f"wake:{wallet}", wallet, "wake", "{}", now)
+        return len(rows)
+
+    def wake_now(self, wallet: str, now: int) -> None:
+        with self.db.tx():
+            self.queue.enqueue(f"wake:{wallet}", wallet, "wake", "{}", now)
