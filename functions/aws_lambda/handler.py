@@ -3,12 +3,13 @@
 Order of work for a delivery (each step cheaper than the next, strangers rejected first):
   1 shape of the Function URL event            -> 400 (before Powertools sees it)
   2 raw body bytes (base64 undone), size       -> 413
-  3 watcher signature                          -> 401, never cached, storage untouched
+  3 watcher signature (once), the body parsed (once) -> 401 / 400, storage untouched
   4 idempotency filter on the Nostr event id (DynamoDB, Powertools): a finished delivery
     answers from the table; one still running answers 409 so the watcher retries
-  5 the pipeline (S3 CAS + ledger: the real exactly-once guarantee)
+  5 the pipeline's `handle_delivery` (S3 CAS + ledger: the real exactly-once guarantee)
 Only 200 answers are stored by the filter; every other status deletes the in-progress
 record (the inner function raises), so the watcher's retry runs the pipeline again.
+The settings are read from the environment once per invocation (`handler`).
 """
 
 from __future__ import annotations
@@ -27,14 +28,25 @@ from aws_lambda_powertools.metrics import MetricUnit
 from functions.aws_lambda import metering
 from functions.aws_lambda.runtime import RootSecretError, Runtime
 from functions.aws_lambda.settings import Settings, SettingsError
-from signer_core.pipeline import SignerConfig, WebhookRequest, WebhookResponse, handle_webhook
-from signer_core.protocol.webhook import MAX_BODY_BYTES, WebhookAuthError, verify_delivery
+from signer_core.attempt import Deps, SignerConfig
+from signer_core.pipeline import handle_delivery
+from signer_core.protocol.webhook import (
+    MAX_BODY_BYTES,
+    BadDelivery,
+    Delivery,
+    WebhookAuthError,
+    WebhookResponse,
+    encode_response,
+    parse_delivery,
+    verify_delivery,
+)
 
 logger = Logger(service="nwc-signer")
 metrics = Metrics(namespace="NwcSigner", service="nwc-signer")
 app = LambdaFunctionUrlResolver()
 
 _runtime: Runtime | None = None
+_invocation: Runtime | None = None  # the runtime `handler` resolved for this invocation
 
 
 class _NotFinal(Exception):
@@ -47,85 +59,74 @@ class _NotFinal(Exception):
 
 
 def runtime() -> Runtime:
-    """The warm runtime; rebuilt only if the configuration changed (tests, the emulator)."""
+    """The warm runtime; rebuilt only if the configuration changed (tests, the emulator).
+    Reads the settings from the environment: call it once per invocation."""
     global _runtime
     settings = Settings.from_env()
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if _runtime is None or _runtime.settings != settings or _runtime.endpoint != endpoint:
         _runtime = Runtime.build(settings)
         _runtime.endpoint = endpoint
-        metering.install()
     return _runtime
 
 
 def reset() -> None:
     """Forget the warm state (tests build several configurations in one process)."""
-    global _runtime
-    _runtime = None
+    global _runtime, _invocation
+    _runtime = _invocation = None
 
 
 def _reply(response: WebhookResponse) -> Response[str]:
-    headers = {}
-    if response.retry_after is not None:
-        headers["Retry-After"] = str(response.retry_after)
-    return Response(
-        status_code=response.status,
-        content_type="application/json",
-        body=json.dumps(response.to_json()),
-        headers=headers,
-    )
+    status, headers, body = encode_response(response)
+    content_type = headers.pop("Content-Type")
+    return Response(status, content_type, body.decode(), headers)
 
 
-def _event_key(body: bytes) -> dict[str, str] | None:
+def _event_key(delivery: Delivery) -> dict[str, str] | None:
     """The idempotency data of a request delivery: the Nostr event id, and a hash of the
     whole event so a different event under a reused id is refused, not answered."""
-    try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(raw, dict) or raw.get("type", "request") != "request":
-        return None
-    event = raw.get("event")
-    event_id = event.get("id") if isinstance(event, dict) else None
+    event = delivery.event
+    event_id = event.get("id") if delivery.type == "request" and event is not None else None
     if not isinstance(event_id, str) or len(event_id) != 64:
         return None
     canonical = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
     return {"event_id": event_id.lower(), "event_hash": hashlib.sha256(canonical).hexdigest()}
 
 
-def _pipeline(rt: Runtime, headers: dict[str, str], body: bytes) -> WebhookResponse:
+def _pipeline(rt: Runtime, delivery: Delivery, now: int) -> WebhookResponse:
     secrets = rt.root_secret()
-    return handle_webhook(
-        WebhookRequest(headers, body),
+    deps = Deps(
         store=rt.checked_store(secrets),
         guard=rt.guard,
         secrets=secrets,
         config=SignerConfig(
             wallet_id=rt.settings.wallet_id, watcher_pubkey=rt.settings.watcher_pubkey
         ),
+        wallet_hook=metering.wrap,
     )
+    return handle_delivery(delivery, deps, now)
 
 
-def _filtered(rt: Runtime, key: dict[str, str], headers: dict[str, str], body: bytes) -> Any:
+def _filtered(rt: Runtime, key: dict[str, str], delivery: Delivery, now: int) -> Any:
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-    def process(delivery: dict[str, str]) -> dict[str, Any]:
-        response = _pipeline(rt, headers, body)
+    def process(delivery_key: dict[str, str]) -> dict[str, Any]:
+        response = _pipeline(rt, delivery, now)
         if response.status != 200:
             raise _NotFinal(response)
         return response.to_json()
 
     run = idempotent_function(
         process,
-        data_keyword_argument="delivery",
+        data_keyword_argument="delivery_key",
         persistence_store=rt.persistence,
         config=rt.idempotency_config,
         key_prefix="nwc-signer#event",
     )
-    return run(delivery=key)
+    return run(delivery_key=key)
 
 
-def deliver(headers: dict[str, str], body: bytes) -> WebhookResponse:
+def deliver(headers: dict[str, str], body: bytes, rt: Runtime | None = None) -> WebhookResponse:
     """Steps 3-5 for raw bytes and headers exactly as the watcher sent them."""
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
@@ -134,18 +135,22 @@ def deliver(headers: dict[str, str], body: bytes) -> WebhookResponse:
     )
 
     try:
-        rt = runtime()
+        rt = rt or runtime()
     except SettingsError as exc:
         return WebhookResponse(500, message=f"function misconfigured: {exc}")
+    now = int(time.time())
     try:
-        verify_delivery(headers, body, rt.settings.watcher_pubkey, int(time.time()))
+        verify_delivery(headers, body, rt.settings.watcher_pubkey, now)
+        delivery = parse_delivery(body)
     except WebhookAuthError as exc:
         return WebhookResponse(401, message=str(exc))
+    except BadDelivery as exc:
+        return WebhookResponse(400, message=str(exc))
     try:
-        key = _event_key(body)
-        if key is None:  # wake-ups, and malformed bodies the pipeline answers 400
-            return _pipeline(rt, headers, body)
-        stored = _filtered(rt, key, headers, body)
+        key = _event_key(delivery)
+        if key is None:  # wake-ups, and request bodies whose event the pipeline refuses
+            return _pipeline(rt, delivery, now)
+        stored = _filtered(rt, key, delivery, now)
         return WebhookResponse(
             200,
             events=list(stored.get("events", [])),
@@ -190,7 +195,7 @@ def webhook() -> Response[str]:
         body = text.encode("utf-8")
     if len(body) > MAX_BODY_BYTES:
         return _reply(WebhookResponse(413, message=f"body larger than {MAX_BODY_BYTES} bytes"))
-    response = deliver(headers, body)
+    response = deliver(headers, body, _invocation)
     _count(response)
     return _reply(response)
 
@@ -246,15 +251,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if problem is not None:
         logger.warning("malformed invocation", extra={"reason": problem})
         return _error(400, problem)
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        with_context = runtime_or_none()
-        if with_context is not None:  # in-progress records expire with the invocation
-            with_context.idempotency_config.register_lambda_context(context)
+    global _invocation
+    _invocation = runtime_or_none()  # the settings, read once for this invocation
+    if _invocation is not None and hasattr(context, "get_remaining_time_in_millis"):
+        # in-progress records expire with the invocation
+        _invocation.idempotency_config.register_lambda_context(context)
     try:
         result: dict[str, Any] = app.resolve(event, context)
     except Exception:
         logger.exception("unexpected failure in the Lambda handler")
         return _error(500, "internal error")
+    finally:
+        _invocation = None
     return result
 
 

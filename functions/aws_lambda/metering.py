@@ -1,26 +1,26 @@
 """Payment amounts for the EMF metrics, without the core knowing about metrics.
 
 The pipeline returns only encrypted events, so the entry point cannot see what was paid.
-Instead the backend registry (`signer_core.wallets.BACKENDS`, "module:factory" strings) is
-pointed at this module once per process: each factory wraps the real one and records the
-amounts of payments the backend reports as settled (sent) and of incoming payments a sync
-found. The handler drains the counters into metrics after each delivery.
+Instead it hands the pipeline `wrap` as its wallet hook (`handle_delivery`'s `wallet_hook`):
+each opened wallet is wrapped, and the amounts of payments the backend reports as settled
+(sent) and of incoming payments a sync found are recorded. The handler drains the counters
+into metrics after each delivery.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from signer_core.wallets.base import Wallet
+
 SENT_MSAT: list[int] = []
 RECEIVED_MSAT: list[int] = []
-_ORIGINAL: dict[str, str] = {}
-_PREFIX = "functions.aws_lambda.metering:"
 
 
 class _Metered:
     """Delegates everything to the real wallet; notes settled amounts on the way out."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Wallet) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
@@ -47,15 +47,10 @@ class _Metered:
         return result
 
 
-def install() -> None:
-    """Point every registered backend at a metered wrapper (idempotent)."""
-    from signer_core import wallets
-
-    for kind, target in list(wallets.BACKENDS.items()):
-        if target.startswith(_PREFIX):
-            continue
-        _ORIGINAL[kind] = target
-        wallets.BACKENDS[kind] = _PREFIX + kind
+def wrap(wallet: Wallet) -> Wallet:
+    """The pipeline's wallet hook: the same wallet, metered."""
+    metered: Wallet = _Metered(wallet)  # type: ignore[assignment]
+    return metered
 
 
 def drain() -> tuple[list[int], list[int]]:
@@ -63,18 +58,3 @@ def drain() -> tuple[list[int], list[int]]:
     SENT_MSAT.clear()
     RECEIVED_MSAT.clear()
     return sent, received
-
-
-def __getattr__(kind: str) -> Any:
-    """`metering:<kind>` is the factory of that backend, metered."""
-    if kind.startswith("__") or kind not in _ORIGINAL:
-        raise AttributeError(kind)
-    from importlib import import_module
-
-    module_name, _, attr = _ORIGINAL[kind].partition(":")
-    factory = getattr(import_module(module_name), attr)
-
-    def metered(data: dict[str, Any], env: Any) -> Any:
-        return _Metered(factory(data, env))
-
-    return metered
