@@ -105,7 +105,7 @@ class WatcherProcess:
     def start(self, timeout: float = 30) -> WatcherProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "relay_watcher", "serve", "--data-dir", str(self.data_dir),
-               "--key-file", str(self.key_file), "--port", str(self.port), *self.extra]  # fmt: skip
+               "--key-file", str(self.key_file), "--port", str(self.port), "--allow-private-function-urls", *self.extra]  # fmt: skip  # noqa: E501
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT

@@ -19,7 +19,7 @@ def _key(path: str) -> bytes:
     return key
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m relay_watcher", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the watcher")
@@ -30,8 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--lookback", type=int, default=300, help="seconds of history on subscribe")
     serve.add_argument("--info-interval", type=int, default=6 * 3600)
     serve.add_argument("--per-wallet", type=int, default=2, help="deliveries in flight per wallet")
+    serve.add_argument(
+        "--allow-private-function-urls",
+        action="store_true",
+        help="local/dev stacks only: accept and call function URLs on loopback, private, "
+        "link-local and other non-public addresses (refused by default: SSRF)",
+    )
     serve.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -48,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         lookback_s=args.lookback,
         info_interval_s=args.info_interval,
         delivery=DeliveryConfig(per_wallet=args.per_wallet),
+        allow_private_function_urls=args.allow_private_function_urls,
     )
     watcher = Watcher(config, _key(args.key_file))
     uvicorn.run(

@@ -45,7 +45,9 @@ _SIGNED = {
                 "proof": {"type": "string", "description": "service key's signature of "
                           "SHA-256('nwc-signer/register-key/v1' \\n wallet_pubkey)"}}}},
         }}}}},
-    "responses": {"401": {"description": "bad or stale signature"},
+    "responses": {"400": {"description": "malformed, or a function_url the watcher refuses "
+                                          "(private, loopback, link-local... addresses)"},
+                  "401": {"description": "bad or stale signature"},
                   "409": {"description": "replay, stale update, or key of another wallet"}},
 }  # fmt: skip
 
@@ -70,7 +72,7 @@ def create_app(watcher: Watcher) -> FastAPI:
         body = await request.body()
         if len(body) > MAX_BODY:
             return JSONResponse({"message": "body too large"}, status_code=413)
-        status, answer = watcher.register(dict(request.headers), body)
+        status, answer = await watcher.register(dict(request.headers), body)
         return JSONResponse(answer, status_code=status)
 
     @app.put("/v1/wallets", openapi_extra=_SIGNED, summary="Register or update a wallet")

@@ -2,8 +2,10 @@
 
 Status semantics are docs/webhook.md's: 2xx publish and done; 409 retry soon (Retry-After);
 other 4xx drop (recorded as a dead letter, never retried); 5xx and transport errors retry with
-exponential back-off and jitter; after `max_attempts` a dead letter. A function's answer is
-stored before its events are published, so a restart publishes instead of re-delivering.
+exponential back-off and jitter; after `max_attempts` a dead letter. A function URL whose
+address the watcher refuses (urls.py) is a dead letter at once, the function never contacted.
+A function's answer is stored before its events are published, so a restart publishes
+instead of re-delivering.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from relay_watcher import urls
 from relay_watcher.db import Job, WatcherDB
 from relay_watcher.metrics import Metrics
 from signer_core.protocol.events import InvalidEvent, verify_event
@@ -66,6 +69,8 @@ class Dispatcher:
         watcher_secret: bytes,
         publish: Publish,
         cfg: DeliveryConfig | None = None,
+        *,
+        allow_private_urls: bool = False,
     ) -> None:
         self.db, self.metrics, self.publish_event = db, metrics, publish
         self._secret = watcher_secret
@@ -74,11 +79,14 @@ class Dispatcher:
         self.in_flight: set[str] = set()
         self.per_wallet: Tally[str] = Tally()
         self.tasks: set[asyncio.Task[None]] = set()
+        limits = httpx.Limits(max_connections=self.cfg.concurrency * 2)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.cfg.timeout_s, connect=self.cfg.connect_timeout_s),
-            limits=httpx.Limits(max_connections=self.cfg.concurrency * 2),
+            limits=limits,
             follow_redirects=False,
             trust_env=False,
+            # the address of every new connection is checked as it is opened (urls.py)
+            transport=None if allow_private_urls else urls.GuardedTransport(limits),
         )
 
     async def run(self) -> None:
@@ -142,9 +150,15 @@ class Dispatcher:
         started = time.perf_counter()
         answer: WebhookResponse | None = None
         try:
-            res = await self.http.post(wallet.function_url, content=body, headers=headers)
+            url = urls.parse(wallet.function_url)  # stored before this check existed?
+            res = await self.http.post(url, content=body, headers=headers)
             status, error = res.status_code, ""
             answer = self._answer(res)
+        except urls.UrlRefused as exc:  # never retried: the address itself is refused
+            log.warning("delivery %s not sent: %s", job.id[:16], exc)
+            self.metrics.deliveries.labels(job.kind, "refused").inc()
+            self.db.queue.dead_letter(job, attempt, str(exc), int(time.time()))
+            return
         except httpx.HTTPError as exc:
             status, error = 0, f"{type(exc).__name__}: {exc}"
         self.metrics.latency.observe(time.perf_counter() - started)

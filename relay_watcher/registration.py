@@ -18,7 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from relay_watcher import urls
 from signer_core.crypto.secp import schnorr_sign, schnorr_verify, xonly_pubkey
+from signer_core.protocol.text import BadJson, loads, parse_uint
 
 DOMAIN = b"nwc-signer/register/v1"
 PROOF_DOMAIN = b"nwc-signer/register-key/v1"
@@ -89,8 +91,15 @@ def build(
 
 
 def _relay_url(value: object) -> str:
-    if not isinstance(value, str) or not value.startswith(("ws://", "wss://")) or len(value) > 500:
-        raise RegistrationError(400, "relays must be ws:// or wss:// URLs")
+    if (
+        not isinstance(value, str)
+        or not value.startswith(("ws://", "wss://"))
+        or len(value) > 500
+        or not value.isascii()
+        or not value.isprintable()
+        or any(c.isspace() for c in value)
+    ):
+        raise RegistrationError(400, "relays must be ws:// or wss:// URLs (printable ASCII)")
     return value
 
 
@@ -98,14 +107,16 @@ def verify(headers: dict[str, str], body: bytes, now: int) -> Registration:
     """Parse and authenticate a registration; RegistrationError(400/401) otherwise."""
     lower = {k.lower(): v for k, v in headers.items()}
     ts, sig = lower.get(TIMESTAMP_HEADER, ""), lower.get(SIGNATURE_HEADER, "")
-    if not ts.isdigit() or len(ts) > 12 or not _HEX128.fullmatch(sig):
+    signed_at = parse_uint(ts, max_digits=12)  # ASCII digits only: "²".isdigit() is True
+    if signed_at is None or not _HEX128.fullmatch(sig):
         raise RegistrationError(401, "missing or malformed signature headers")
-    if abs(now - int(ts)) > MAX_SKEW_S:
+    if abs(now - signed_at) > MAX_SKEW_S:
         raise RegistrationError(401, "registration timestamp outside the allowed window")
+    # parsed before the signature is checked (the key is in the body): depth-bounded
     try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise RegistrationError(400, "body is not valid JSON") from None
+        raw = loads(body)
+    except BadJson as exc:
+        raise RegistrationError(400, f"body is not acceptable JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise RegistrationError(400, "body must be a JSON object")
     wallet = raw.get("wallet_pubkey")
@@ -115,12 +126,13 @@ def verify(headers: dict[str, str], body: bytes, now: int) -> Registration:
         raise RegistrationError(401, "bad registration signature")
     action = raw.get("action", "register")
     if action == "unregister":
-        return Registration(action, wallet, "", (), (), int(ts), sig)
+        return Registration(action, wallet, "", (), (), signed_at, sig)
     if action != "register":
         raise RegistrationError(400, f"unknown action {action!r}")
-    url = raw.get("function_url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url) > 2000:
-        raise RegistrationError(400, "function_url must be an http(s) URL")
+    try:  # the syntax here; which addresses it may reach is the watcher's policy (service.py)
+        url = str(urls.parse(raw.get("function_url")))
+    except urls.UrlRefused as exc:
+        raise RegistrationError(400, str(exc)) from None
     relays = raw.get("relays")
     if not isinstance(relays, list) or not 0 < len(relays) <= MAX_RELAYS:
         raise RegistrationError(400, f"relays must be a list of 1 to {MAX_RELAYS} URLs")
@@ -141,5 +153,5 @@ def verify(headers: dict[str, str], body: bytes, now: int) -> Registration:
         pubkeys.append(pub)
     relay_list = tuple(dict.fromkeys(_relay_url(r) for r in relays))
     return Registration(
-        "register", wallet, url, relay_list, tuple(dict.fromkeys(pubkeys)), int(ts), sig
+        "register", wallet, url, relay_list, tuple(dict.fromkeys(pubkeys)), signed_at, sig
     )

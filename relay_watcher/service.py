@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relay_watcher import registration
+from relay_watcher import registration, urls
 from relay_watcher.db import Conflict, WatcherDB
 from relay_watcher.delivery import DeliveryConfig, Dispatcher
 from relay_watcher.metrics import Metrics
@@ -39,6 +39,9 @@ class WatcherConfig:
     info_interval_s: int = 6 * 3600  # re-publish every wallet's 13194 info events this often
     seen_retention_s: int = 3600
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    # local/dev stacks only: let function URLs reach loopback, private and link-local
+    # addresses (relay_watcher/urls.py); a shared watcher keeps the default
+    allow_private_function_urls: bool = False
 
 
 class Watcher:
@@ -50,7 +53,12 @@ class Watcher:
         self.keys: dict[str, str] = {}  # service pubkey -> wallet pubkey
         self.pool = RelayPool(self.on_message)
         self.dispatcher = Dispatcher(
-            self.db, self.metrics, watcher_secret, self.pool.publish, config.delivery
+            self.db,
+            self.metrics,
+            watcher_secret,
+            self.pool.publish,
+            config.delivery,
+            allow_private_urls=config.allow_private_function_urls,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._resubscribe = asyncio.Event()
@@ -95,11 +103,15 @@ class Watcher:
 
     # -- registration --------------------------------------------------------------------
 
-    def register(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+    async def register(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """Apply a signed registration; (HTTP status, JSON answer). Never raises."""
         now = int(time.time())
         try:
             reg = registration.verify(headers, body, now)
+            if reg.action == "register":
+                await urls.check_registration(
+                    reg.function_url, allow_private=self.config.allow_private_function_urls
+                )
             if reg.action == "unregister":
                 found = self.db.registry.unregister(
                     reg.wallet_pubkey, reg.timestamp, reg.signature, now
@@ -124,6 +136,10 @@ class Watcher:
         except registration.RegistrationError as exc:
             self.metrics.registrations.labels("refused").inc()
             return exc.status, {"message": str(exc)}
+        except urls.UrlRefused as exc:
+            self.metrics.registrations.labels("refused").inc()
+            log.info("registration refused: %s", exc)
+            return 400, {"message": str(exc)}
         except Conflict as exc:
             self.metrics.registrations.labels("conflict").inc()
             return 409, {"message": str(exc)}

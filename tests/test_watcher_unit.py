@@ -16,7 +16,13 @@ from signer_core.protocol.events import sign_event
 
 
 def make(tmp_path: Path) -> Watcher:
-    return Watcher(WatcherConfig(tmp_path / "w.db"), os.urandom(32))
+    # the function URLs below are on loopback, as in a local stack
+    config = WatcherConfig(tmp_path / "w.db", allow_private_function_urls=True)
+    return Watcher(config, os.urandom(32))
+
+
+def register(w: Watcher, headers: dict[str, str], body: bytes) -> int:
+    return asyncio.run(w.register(headers, body))[0]
 
 
 def signed(reg: bytes, services: list[bytes], now: int | None = None) -> tuple[dict, bytes]:
@@ -28,12 +34,12 @@ def test_registration_rules(tmp_path: Path) -> None:
     w = make(tmp_path)
     reg, svc = os.urandom(32), os.urandom(32)
     headers, body = signed(reg, [svc])
-    assert w.register(headers, body)[0] == 200
-    assert w.register(headers, body)[0] == 409  # replay
+    assert register(w, headers, body) == 200
+    assert register(w, headers, body) == 409  # replay
     bad = {**headers, "x-nwc-signature": "00" * 64}
-    assert w.register(bad, body)[0] == 401
-    assert w.register(*signed(reg, [svc], int(time.time()) - 1000))[0] == 401  # stale
-    assert w.register(*signed(os.urandom(32), [svc]))[0] == 409  # another wallet's key
+    assert register(w, bad, body) == 401
+    assert register(w, *signed(reg, [svc], int(time.time()) - 1000)) == 401  # stale
+    assert register(w, *signed(os.urandom(32), [svc])) == 409  # another wallet's key
     forged = json.loads(body)
     forged["service_keys"][0]["pubkey"] = "ab" * 32
     raw = json.dumps(forged).encode()
@@ -41,14 +47,14 @@ def test_registration_rules(tmp_path: Path) -> None:
     from signer_core.crypto.secp import schnorr_sign
 
     sig = schnorr_sign(registration._digest(ts, raw), reg).hex()
-    assert w.register({**headers, "x-nwc-signature": sig}, raw)[0] in (400, 401)
+    assert register(w, {**headers, "x-nwc-signature": sig}, raw) in (400, 401)
     assert len(w.keys) == 1
 
 
 def test_garbage_is_counted_and_dropped(tmp_path: Path) -> None:
     w = make(tmp_path)
     reg, svc = os.urandom(32), os.urandom(32)
-    assert w.register(*signed(reg, [svc]))[0] == 200
+    assert register(w, *signed(reg, [svc])) == 200
     service = next(iter(w.keys))
     good = sign_event(os.urandom(32), 23194, "x", [["p", service]])
     tampered = {**good, "content": "y"}
