@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from nwc_signer.devmint import DevMint
 from signer_core.protocol.webhook import request_delivery, sign_delivery, signed_delivery
 from signer_core.session import StateSession
 from tests.nwc import App, LocalWallet
@@ -115,6 +117,28 @@ def test_read_only_requests_and_an_idle_wake_write_nothing(wallet: LocalWallet, 
         assert out["result_type"] == method
     assert wallet.wake().status == 200
     assert sealed(wallet) == before, "a read-only request or an idle wake-up wrote the state"
+
+
+@pytest.fixture(scope="module")
+def unpaying_mint_url() -> Iterator[str]:
+    """A test mint whose fake Lightning backend never pays our invoices."""
+    with DevMint(env={"FAKEWALLET_BRR": "false"}) as mint:
+        yield mint.url
+
+
+def test_checking_an_unpaid_invoice_writes_nothing(tmp_path: Path, unpaying_mint_url: str) -> None:
+    wallet = LocalWallet.create(tmp_path / "lazy", unpaying_mint_url)
+    app = wallet.add_app(name="main")
+    made = wallet.call(app, "make_invoice", {"amount": 5000})
+    assert made["error"] is None
+    by_hash = {"payment_hash": made["result"]["payment_hash"]}
+    before = sealed(wallet)
+    for _ in range(2):  # each one asks the mint about the pending quote and finds it unpaid
+        assert wallet.call(app, "lookup_invoice", by_hash)["result"]["state"] == "pending"
+        assert wallet.call(app, "get_balance")["result"]["balance"] == 0
+        woke = wallet.wake()
+        assert woke.status == 200 and woke.wake_at is not None  # still watching the invoice
+    assert sealed(wallet) == before, "a check that found nothing wrote the state"
 
 
 def test_paying_requests_still_write(wallet: LocalWallet, app: App) -> None:

@@ -23,6 +23,7 @@ from signer_core.wallets.cashu.client import (
     CODE_KEYSET_UNKNOWN,
     CODE_OUTPUTS_SIGNED,
     CODE_QUOTE_ISSUED,
+    CODE_QUOTE_EXPIRED,
     CODE_QUOTE_NOT_PAID,
     CashuError,
     CashuMintError,
@@ -38,7 +39,7 @@ MAX_QUOTE_CHECKS = 10
 
 def nwc_error(exc: CashuError, what: str) -> NwcError:
     if isinstance(exc, CashuMintError):
-        return NwcError(ErrorCode.OTHER, f"the mint refused to {what}: {exc.detail}")
+        return NwcError(ErrorCode.OTHER, f"the mint refused to {what} ({exc.detail})")
     if isinstance(exc, MintUnreachable):
         return NwcError(ErrorCode.OTHER, f"could not {what}: {exc}")
     return NwcError(ErrorCode.INTERNAL, f"could not {what}: {exc}")
@@ -67,7 +68,7 @@ def make_invoice(
     try:
         quote = core.client.mint_quote(sats, core.unit, description)
     except CashuMintError as exc:
-        if not description or "description" not in exc.detail.lower():
+        if not description or not exc.mentions("description"):
             raise nwc_error(exc, "make an invoice") from None
         try:  # this mint's backend takes no descriptions: an invoice without one still works
             quote = core.client.mint_quote(sats, core.unit, None)
@@ -109,6 +110,12 @@ def make_invoice(
     return tx
 
 
+# When this process last asked the mint about a quote. Kept in memory, not in the sealed
+# state: a check that finds nothing must not cost a state write (writes are the user's bill),
+# so a warm instance throttles its checks and a cold one simply asks again.
+LAST_CHECKED: dict[str, int] = {}
+
+
 def _check_interval(age: int) -> int:
     return 0 if age < 300 else 60 if age < 3600 else 600
 
@@ -120,7 +127,7 @@ def due_quotes(core: CashuCore) -> list[str]:
     for quote_id, q in core.state.mint_quotes.items():
         age = now - int(q.get("created_at", now))
         expired = now >= int(q.get("expiry") or 0)
-        waited = now - int(q.get("checked_at", 0))
+        waited = now - LAST_CHECKED.get(quote_id, 0)
         if "outputs" in q or expired or waited >= _check_interval(age):
             due.append((int(q.get("created_at", 0)), quote_id))
     due.sort(reverse=True)
@@ -150,11 +157,11 @@ def settle_quote(core: CashuCore, quote_id: str) -> Transaction | None:
     or None (still pending, expired, failed)."""
     q = core.state.mint_quotes[quote_id]
     if "outputs" not in q:
-        q["checked_at"] = core.env.now
+        LAST_CHECKED[quote_id] = core.env.now
         try:
             remote = core.client.get_mint_quote(quote_id)
         except CashuMintError as exc:
-            if "not found" in exc.detail.lower():
+            if exc.mentions("not found"):
                 return close_quote(core, quote_id, "failed")
             raise
         state = str(remote.get("state") or ("PAID" if remote.get("paid") else "UNPAID")).upper()
@@ -174,8 +181,7 @@ def settle_quote(core: CashuCore, quote_id: str) -> Transaction | None:
     try:
         signatures = core.client.mint(quote_id, [o.blinded() for o in outputs])
     except CashuMintError as exc:
-        detail = exc.detail.lower()
-        if exc.code in (CODE_OUTPUTS_SIGNED, CODE_QUOTE_ISSUED) or "already" in detail:
+        if exc.code in (CODE_OUTPUTS_SIGNED, CODE_QUOTE_ISSUED) or exc.mentions("already"):
             found, _ = core.restore_range(spec["keyset_id"], spec["start"], len(outputs))
             added = core.keep_unspent(found)
             if not added and exc.code == CODE_QUOTE_ISSUED:
@@ -183,12 +189,12 @@ def settle_quote(core: CashuCore, quote_id: str) -> Transaction | None:
             return close_quote(core, quote_id, "settled" if added else "failed")
         if exc.code == CODE_QUOTE_NOT_PAID:
             return None
-        if exc.code in (CODE_KEYSET_UNKNOWN, CODE_KEYSET_INACTIVE) or "keyset" in detail:
+        if exc.code in (CODE_KEYSET_UNKNOWN, CODE_KEYSET_INACTIVE) or exc.mentions("keyset"):
             # the mint rotated its keys: nothing was signed, so take fresh outputs next time
             core.load_keysets(force=True)
             del q["outputs"]
             return None
-        if "expired" in detail:
+        if exc.code == CODE_QUOTE_EXPIRED or exc.mentions("expired"):
             return close_quote(core, quote_id, "expired")
         raise
     proofs = core.to_proofs(outputs, signatures)
