@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from signer_core.methods import ALWAYS_ALLOWED
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.state import Connection, LedgerEntry, Renewal
-
-# Methods every connection may call whatever it was granted: they reveal nothing of value
-# beyond the connection's own limits, and clients call them before anything else.
-ALWAYS_ALLOWED = frozenset({"get_info", "get_budget"})
 
 
 def period_start(renewal: Renewal, now: int) -> int:

@@ -164,6 +164,7 @@ class FakeSpark:
     hang: bool = False
     lose_send_answer: bool = False  # the transfer happens, the answer never arrives
     send_status: str = "COMPLETED"
+    fail_with: Exception | None = None  # raised by every call that reaches the operators
     api_key_required: bool = True
     connects: list[Any] = field(default_factory=list)
     sends: int = 0
@@ -182,6 +183,8 @@ class FakeSpark:
             await asyncio.sleep(3600)
         if self.unreachable:
             raise b.SdkError.NetworkError("error sending request: dns error")
+        if self.fail_with is not None:
+            raise self.fail_with
 
     def pay_in(self, bolt11: str, *, now: int | None = None) -> str:
         """Someone pays one of our invoices: the provider holds it until a sync claims it."""

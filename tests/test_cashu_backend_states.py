@@ -57,7 +57,7 @@ def test_lightning_failure_releases_the_inputs(aux_mint: DevMint, mint_url: str)
     assert "Lightning payment failed" in outcome.message  # the mint's own words
     assert w.balance() == 40 and not any(p.get("reserved") for p in w.data["proofs"])
     assert w.call("reconcile_payment", prepared) == outcome
-    tx = w.call("lookup_invoice", payment_hash=prepared.payment_hash, invoice=None)
+    tx = w.call("lookup_invoice", payment_hash=prepared.payment_hash)
     assert tx.state == "failed" and tx.type == "outgoing"
     assert [t.state for t in _ls(w, unpaid=False)] == ["failed", "settled"]
     # a failed invoice may be tried again
@@ -126,7 +126,7 @@ def test_unpaid_invoice_expires(aux_mint: DevMint) -> None:
     result = w.call("sync")
     assert result.received == [] and result.wake_at is None
     assert not w.call("needs_sync")
-    looked = w.call("lookup_invoice", payment_hash=tx.payment_hash, invoice=None)
+    looked = w.call("lookup_invoice", payment_hash=tx.payment_hash)
     assert looked.state == "expired"
     assert _ls(w, unpaid=False) == []
     assert [t.state for t in _ls(w, unpaid=True)] == ["expired"]

@@ -89,7 +89,7 @@ def test_crash_after_the_melt_was_sent(mint_url: str, external_invoice) -> None:
     assert w.call("reconcile_payment", prepared) == again  # idempotent
     assert w.call("send_payment", prepared) == again
     assert w.balance() == truth
-    tx = w.call("lookup_invoice", payment_hash=prepared.payment_hash, invoice=None)
+    tx = w.call("lookup_invoice", payment_hash=prepared.payment_hash)
     assert tx.state == "settled" and tx.fees_paid == outcome.fees_paid_msat
 
 

@@ -89,7 +89,7 @@ def test_invoice_paid_is_notified_once_and_settles_lookup(spark: Spark, fake: Fa
     assert (tx.type, tx.state, tx.amount) == ("incoming", "pending", 21000)
     assert tx.description == "coffee"
     assert tx.invoice.startswith("lnbcrt") and tx.expires_at and tx.payment_hash
-    pending = spark.call("lookup_invoice", payment_hash=tx.payment_hash, invoice=None)
+    pending = spark.call("lookup_invoice", payment_hash=tx.payment_hash)
     assert pending.state == "pending"
     wallet = spark.open()
     assert wallet.needs_sync()
@@ -102,7 +102,7 @@ def test_invoice_paid_is_notified_once_and_settles_lookup(spark: Spark, fake: Fa
     assert (got.state, got.amount, got.preimage is not None) == ("settled", 21000, True)
     assert result.wake_at is None and spark.call("sync").received == []
     assert not spark.open().needs_sync()  # synced just now, no open invoice
-    looked = spark.call("lookup_invoice", payment_hash=None, invoice=tx.invoice)
+    looked = spark.call("lookup_invoice", payment_hash=tx.payment_hash)
     assert looked.state == "settled" and looked.settled_at
     assert spark.call("get_balance_msat") == 21000
 
@@ -135,7 +135,7 @@ def test_pay_settles_once_under_the_request_ids_key(spark: Spark, fake: FakeSpar
     assert again.status == "settled" and fake.sends == 1
     assert spark.call("reconcile_payment", prepared).status == "settled"
     assert spark.call("get_balance_msat") == (1000 - 302) * 1000
-    sent = spark.call("lookup_invoice", payment_hash=prepared.payment_hash, invoice=None)
+    sent = spark.call("lookup_invoice", payment_hash=prepared.payment_hash)
     assert (sent.type, sent.state, sent.fees_paid) == ("outgoing", "settled", 2000)
     assert sent.invoice == bolt11
 

@@ -13,20 +13,16 @@ from importlib import import_module
 from typing import Any, Protocol
 
 from signer_core.state import Connection, LedgerEntry, WalletState
-from signer_core.wallets.base import Wallet
+from signer_core.wallets.base import LIGHTNING_METHOD_NAMES, Wallet
 
-# Methods served by this signer (the wallet backend may support fewer).
-IMPLEMENTED = (
-    "pay_invoice",
-    "make_invoice",
-    "lookup_invoice",
-    "list_transactions",
-    "get_balance",
-    "get_info",
-    "get_budget",
-)
 # Methods answered by the signer itself, whatever the backend.
-SIGNER_METHODS = frozenset({"get_budget"})
+SIGNER_METHOD_NAMES: tuple[str, ...] = ("get_budget",)
+SIGNER_METHODS = frozenset(SIGNER_METHOD_NAMES)
+# Methods served by this signer (the wallet backend may support fewer), in get_info's order.
+IMPLEMENTED: tuple[str, ...] = (*LIGHTNING_METHOD_NAMES, *SIGNER_METHOD_NAMES)
+# Methods every connection may call whatever it was granted: they reveal nothing of value
+# beyond the connection's own limits, and clients call them before anything else.
+ALWAYS_ALLOWED = frozenset({"get_info", *SIGNER_METHOD_NAMES})
 # Requests whose reply is stored in the ledger: repeating them must not repeat their effect.
 LEDGERED = frozenset({"pay_invoice", "make_invoice"})
 
@@ -55,7 +51,7 @@ class MethodContext:
 
 def available_methods(connection: Connection, wallet_methods: frozenset[str]) -> list[str]:
     """Methods this connection may call on this backend, in a stable order."""
-    granted = set(connection.methods) | {"get_info", "get_budget"}
+    granted = set(connection.methods) | ALWAYS_ALLOWED
     served = set(wallet_methods) | SIGNER_METHODS
     return [m for m in IMPLEMENTED if m in granted and m in served]
 

@@ -1,19 +1,28 @@
-"""lookup_invoice: a transaction of this wallet by payment hash or invoice, else NOT_FOUND."""
+"""lookup_invoice: a transaction of this wallet by payment hash or invoice, else NOT_FOUND.
+
+The one place an invoice is turned into the payment hash the backends look up by.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from signer_core.methods import MethodContext
+from signer_core.protocol.bolt11 import InvalidInvoice, decode
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.protocol.models import LookupInvoiceParams, parse_params
 
 
 def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
     p = parse_params(LookupInvoiceParams, params)
-    tx = ctx.wallet.lookup_invoice(
-        payment_hash=p.payment_hash.lower() if p.payment_hash else None, invoice=p.invoice
-    )
+    payment_hash = p.payment_hash
+    if not payment_hash:
+        assert p.invoice is not None  # the params model requires one of the two
+        try:
+            payment_hash = decode(p.invoice).payment_hash
+        except InvalidInvoice as exc:
+            raise NwcError(ErrorCode.OTHER, f"invalid invoice: {exc}") from None
+    tx = ctx.wallet.lookup_invoice(payment_hash=payment_hash.lower())
     if tx is None:
         raise NwcError(ErrorCode.NOT_FOUND, "no transaction of this wallet matches")
     return tx.to_nip47()

@@ -38,7 +38,7 @@ def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
         raise NwcError(ErrorCode.OTHER, "the invoice has no amount: pass params.amount in msat")
     if invoice.expires_at <= ctx.now:
         raise NwcError(ErrorCode.OTHER, "the invoice has expired")
-    earlier = ctx.wallet.lookup_invoice(payment_hash=invoice.payment_hash, invoice=None)
+    earlier = ctx.wallet.lookup_invoice(payment_hash=invoice.payment_hash)
     if (
         earlier is not None
         and earlier.type == "outgoing"
@@ -102,7 +102,7 @@ def finish(
     if outcome.status == "failed":
         raise NwcError(ErrorCode.PAYMENT_FAILED, outcome.message or "the payment failed")
     record_settled(ctx.connection, prepared.amount_msat, outcome.fees_paid_msat, ctx.now)
-    tx = ctx.wallet.lookup_invoice(payment_hash=prepared.payment_hash, invoice=None)
+    tx = ctx.wallet.lookup_invoice(payment_hash=prepared.payment_hash)
     if tx is not None:
         ctx.notifications.append(("payment_sent", tx.to_nip47()))
     return {"preimage": outcome.preimage or "", "fees_paid": outcome.fees_paid_msat}

@@ -4,19 +4,29 @@ Importing pydantic costs ~200 ms here, so the pipeline imports this module only 
 method has params to validate (pay_invoice, make_invoice, lookup_invoice,
 list_transactions). get_balance, get_info and get_budget never load it. The reply, info
 and notification models describe what the signer emits; the test suite validates every
-event the pipeline produces against them, so they are the checked contract.
+event the pipeline produces against them, so they are the checked contract. The transaction
+shape has one definition, ``signer_core.wallets.base.Transaction``; its model here is
+derived from it.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from signer_core.protocol.errors import ErrorCode, NwcError
+from signer_core.wallets.base import Transaction, TxType
 
 MAX_METADATA_CHARS = 4096
-Hex64 = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class _Params(BaseModel):
@@ -55,16 +65,21 @@ class ListTransactionsParams(_Params):
     limit: int = Field(default=20, ge=1, le=1000)
     offset: int = Field(default=0, ge=0)
     unpaid: bool = False
-    type: Literal["incoming", "outgoing"] | None = None
+    type: TxType | None = None
 
 
 P = TypeVar("P", bound=_Params)
 
 
 def parse_params(model: type[P], params: dict[str, Any]) -> P:
-    """Validate params, turning pydantic's errors into one readable NIP-47 error."""
+    """Validate params, turning pydantic's errors into one readable NIP-47 error.
+
+    JSON null is "absent" for every param (clients send ``"offset": null`` for the default),
+    so a null optional param takes its default and a null required one is reported missing.
+    """
+    present = {k: v for k, v in params.items() if v is not None}
     try:
-        parsed = model.model_validate(params)
+        parsed = model.model_validate(present)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
@@ -83,21 +98,31 @@ def parse_params(model: type[P], params: dict[str, Any]) -> P:
 # --- what the signer emits (checked by the tests) -------------------------------------
 
 
-class TransactionModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["incoming", "outgoing"]
-    state: Literal["pending", "settled", "expired", "failed", "accepted"]
-    invoice: str
-    payment_hash: str = Hex64
-    amount: int = Field(ge=0)
-    fees_paid: int = Field(ge=0)
-    created_at: int
-    description: str | None = None
-    description_hash: str | None = None
-    preimage: str | None = None
-    expires_at: int | None = None
-    settled_at: int | None = None
-    metadata: dict[str, Any] | None = None
+def _transaction_model() -> type[BaseModel]:
+    """The checked wire form of ``signer_core.wallets.base.Transaction``, derived from that
+    dataclass (the one definition of the shape): fields defaulting to None are optional,
+    all others always present (``to_nip47`` always carries them); no unknown fields."""
+    import dataclasses
+    import typing
+
+    constraints: dict[str, dict[str, Any]] = {
+        "payment_hash": {"pattern": r"^[0-9a-f]{64}$"},
+        "amount": {"ge": 0},
+        "fees_paid": {"ge": 0},
+    }
+    hints = typing.get_type_hints(Transaction)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(Transaction):
+        extra = constraints.get(f.name, {})
+        spec = Field(default=None, **extra) if f.default is None else Field(**extra)
+        fields[f.name] = (hints[f.name], spec)
+    model: type[BaseModel] = create_model(
+        "TransactionModel", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model
+
+
+TransactionModel = _transaction_model()
 
 
 class ErrorModel(BaseModel):
@@ -121,7 +146,13 @@ class ResponseModel(BaseModel):
 class NotificationModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     notification_type: Literal["payment_received", "payment_sent"]
-    notification: TransactionModel
+    notification: dict[str, Any]
+
+    @field_validator("notification")
+    @classmethod
+    def _transaction(cls, value: dict[str, Any]) -> dict[str, Any]:
+        TransactionModel.model_validate(value)
+        return value
 
 
 class GetInfoResult(BaseModel):

@@ -13,17 +13,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
-# What a full Lightning backend serves (a backend may declare fewer).
-LIGHTNING_METHODS = frozenset(
-    {
-        "pay_invoice",
-        "make_invoice",
-        "lookup_invoice",
-        "list_transactions",
-        "get_balance",
-        "get_info",
-    }
+# The NIP-47 methods a full Lightning backend serves, in the order get_info lists them (a
+# backend may declare fewer). The one list of backend method names: signer_core.methods
+# builds its own list from it (the import goes methods -> wallets, never back).
+LIGHTNING_METHOD_NAMES: tuple[str, ...] = (
+    "pay_invoice",
+    "make_invoice",
+    "lookup_invoice",
+    "list_transactions",
+    "get_balance",
+    "get_info",
 )
+LIGHTNING_METHODS = frozenset(LIGHTNING_METHOD_NAMES)
 PAYMENT_NOTIFICATIONS = frozenset({"payment_received", "payment_sent"})
 
 TxType = Literal["incoming", "outgoing"]
@@ -134,9 +135,10 @@ class Wallet(Protocol):
         metadata: dict[str, Any] | None,
     ) -> Transaction: ...
 
-    def lookup_invoice(
-        self, *, payment_hash: str | None, invoice: str | None
-    ) -> Transaction | None: ...
+    def lookup_invoice(self, *, payment_hash: str) -> Transaction | None:
+        """This wallet's transaction with that payment hash (lowercase hex), else None.
+        The method module resolves a bolt11 to its hash first (one place for that)."""
+        ...
 
     def list_transactions(
         self,

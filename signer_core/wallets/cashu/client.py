@@ -4,7 +4,8 @@ httpx is imported when the first request is made, not when this module is import
 cold start that never talks to the mint (get_balance, list_transactions) does not pay for it.
 Errors come out as three exceptions:
 
-- ``CashuMintError``: the mint answered with an error (``{"detail", "code"}``);
+- ``CashuMintError``: the mint answered with an error (``{"detail", "code"}``); its text is
+  ours (by code and status), never the mint's, which may quote proofs or SQL;
 - ``MintUnreachable``: no usable answer (refused, timed out, cut off). ``maybe_received``
   tells whether the mint may have processed the request anyway;
 - ``CashuProtocolError``: the mint answered 2xx with something that is not what NUTs say.
@@ -12,10 +13,15 @@ Errors come out as three exceptions:
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+from signer_core.wallets.redact import scrub
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_MAX = 5.0  # an unreachable mint should fail fast, whatever the read budget
 
@@ -25,13 +31,28 @@ class CashuError(Exception):
 
 
 class CashuMintError(CashuError):
-    """The mint refused a request; ``detail`` is its own message."""
+    """The mint refused a request.
 
-    def __init__(self, detail: str, code: int = 0, status: int = 400) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    ``detail`` (and the exception's text) is our own description, by the NUT error code and
+    the HTTP status: "code 11001: token already spent". The mint's words can quote proofs,
+    secrets or SQL, so they stay out of messages and logs; ``mentions`` matches on them.
+    """
+
+    def __init__(self, raw: str, code: int = 0, status: int = 400) -> None:
         self.code = code
         self.status = status
+        self.detail = describe(code, status, raw)
+        super().__init__(self.detail)
+        self._raw = raw
+
+    def mentions(self, *words: str) -> bool:
+        """Does the mint's own text contain any of ``words`` (lowercase)?"""
+        text = self._raw.lower()
+        return any(w in text for w in words)
+
+    def debug_text(self) -> str:
+        """The mint's words with secret-shaped runs blanked: for debug logs only."""
+        return scrub(self._raw)
 
 
 class MintUnreachable(CashuError):
@@ -55,6 +76,67 @@ CODE_KEYSET_UNKNOWN = 12001
 CODE_KEYSET_INACTIVE = 12002
 CODE_QUOTE_NOT_PAID = 20001
 CODE_QUOTE_ISSUED = 20002
+CODE_QUOTE_EXPIRED = 20007
+
+# what a NUT error code means: the only detail of a refusal a caller or a log sees
+KNOWN_CODES: dict[int, str] = {
+    10000: "not allowed",
+    10001: "proofs could not be verified",
+    10002: "output already signed",
+    11000: "transaction error",
+    CODE_PROOFS_SPENT: "token already spent",
+    CODE_PROOFS_PENDING: "proofs are pending",
+    CODE_OUTPUTS_SIGNED: "outputs already signed",
+    CODE_OUTPUTS_PENDING: "outputs are pending",
+    11005: "transaction is not balanced",
+    11006: "amount outside of the limit range",
+    11007: "duplicate inputs",
+    11008: "duplicate outputs",
+    11009: "inputs or outputs of several units",
+    11010: "inputs and outputs not of the same unit",
+    11011: "amountless invoices are not supported",
+    11012: "amount does not match the invoice",
+    12000: "keyset error",
+    CODE_KEYSET_UNKNOWN: "keyset not known",
+    CODE_KEYSET_INACTIVE: "keyset inactive",
+    20000: "Lightning error",
+    CODE_QUOTE_NOT_PAID: "quote not paid",
+    CODE_QUOTE_ISSUED: "quote already issued",
+    20003: "minting is disabled",
+    20004: "Lightning payment failed",
+    20005: "quote is pending",
+    20006: "invoice already paid",
+    CODE_QUOTE_EXPIRED: "quote expired",
+    20008: "mint request signature invalid",
+    20009: "pubkey required for the mint quote",
+}
+
+
+# generic codes (and none) whose cause mints tell in words: the phrases we recognise, and
+# the text we show for them (the mint's words themselves are never shown)
+GENERIC_CODES = frozenset({0, 10000, 11000, 12000, 20000})
+KNOWN_PHRASES: tuple[tuple[str, str], ...] = (
+    ("already issued", "quote already issued"),
+    ("already paid", "invoice already paid"),
+    ("expired", "expired"),
+    ("not found", "not found"),
+    ("not enough", "not enough inputs"),
+)
+
+
+def describe(code: int, status: int, raw: str = "") -> str:
+    """A refusal in our words: "code 11001: token already spent", "code 11000: quote
+    already issued" (a generic code with a phrase we know), "code 12345", "HTTP 500"."""
+    if code in GENERIC_CODES:
+        text = raw.lower()
+        for phrase, shown in KNOWN_PHRASES:
+            if phrase in text:
+                return f"code {code}: {shown}" if code else f"HTTP {status}: {shown}"
+    if code in KNOWN_CODES:
+        return f"code {code}: {KNOWN_CODES[code]}"
+    if code:
+        return f"code {code}, HTTP {status}"
+    return f"HTTP {status}"
 
 
 class MintClient:
@@ -101,7 +183,15 @@ class MintClient:
                 f"no answer from mint {self.mint_url} ({type(exc).__name__})", maybe_received=True
             ) from exc
         if response.status_code >= 400:
-            raise _mint_error(response)
+            error = _mint_error(response)
+            log.debug(
+                "mint refused %s %s: %s (mint said: %s)",
+                method,
+                path.split("/quote/")[0],
+                error.detail,
+                error.debug_text(),
+            )
+            raise error
         try:
             return response.json()
         except ValueError as exc:
@@ -181,21 +271,19 @@ class MintClient:
 
 
 def _mint_error(response: httpx.Response) -> CashuMintError:
-    detail = f"mint answered HTTP {response.status_code}"
-    code = 0
+    raw, code = "", 0
     try:
         payload = response.json()
     except ValueError:
         payload = None
     if isinstance(payload, dict):
-        raw = payload.get("detail")
-        if isinstance(raw, str) and raw:
-            detail = raw[:300]
-        elif raw is not None:
-            detail = str(raw)[:300]
-        if isinstance(payload.get("code"), int):
-            code = payload["code"]
-    return CashuMintError(detail, code, response.status_code)
+        detail = payload.get("detail")
+        if detail is not None:
+            raw = (detail if isinstance(detail, str) else str(detail))[:1000]
+        found = payload.get("code")
+        if isinstance(found, int) and not isinstance(found, bool):
+            code = found
+    return CashuMintError(raw, code, response.status_code)
 
 
 def _as_dict(value: Any, path: str) -> dict[str, Any]:

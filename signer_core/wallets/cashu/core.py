@@ -345,6 +345,7 @@ class CashuCore:
             self.state.remove_proofs(s for s, st in states.items() if st == "SPENT")
         for keyset_id in self._active_ids():
             recovered += self.scan_forward(keyset_id)
+        self.state.heal_due = False
         return recovered
 
     def scan_forward(

@@ -22,8 +22,8 @@ from signer_core.wallets.cashu.client import (
     CODE_KEYSET_INACTIVE,
     CODE_KEYSET_UNKNOWN,
     CODE_OUTPUTS_SIGNED,
-    CODE_QUOTE_ISSUED,
     CODE_QUOTE_EXPIRED,
+    CODE_QUOTE_ISSUED,
     CODE_QUOTE_NOT_PAID,
     CashuError,
     CashuMintError,
@@ -145,8 +145,10 @@ def wake_at(core: CashuCore) -> int | None:
         if expiry > now:
             at = min(at, expiry + 1)
         times.append(at)
-    if core.state.pending_outputs or any(
-        p.get("state") == "sent" for p in core.state.payments.values()
+    if (
+        core.state.pending_outputs
+        or core.state.heal_due
+        or any(p.get("state") == "sent" for p in core.state.payments.values())
     ):
         times.append(now + 30)
     return min(times) if times else None
@@ -228,7 +230,7 @@ def sync(core: CashuCore) -> list[Transaction]:
             if tx is not None:
                 received.append(tx)
         payments.sync_sent(core)
-        if core.state.pending_outputs:
+        if core.state.pending_outputs or core.state.heal_due:
             core.heal()
     except MintUnreachable as exc:
         log.info("sync stopped: %s", exc)

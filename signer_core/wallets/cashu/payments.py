@@ -6,8 +6,12 @@ The life of a payment, keyed by its melt quote id (``PreparedPayment.reference``
    exists), reserve them, take counters for the blank change outputs. State "prepared".
 2. ``send``: state "sent" *before* the POST. PAID -> settle; mint error -> ask the quote
    state before concluding; no answer -> "pending", nothing released.
-3. ``reconcile``: ask the quote state; PAID -> settle once (``payments_done`` makes it
-   idempotent), UNPAID with unspent inputs -> None (never went through, safe to send).
+3. ``reconcile`` (after a crash or a duplicate): heal first (drop proofs the mint saw
+   spent, restore outputs a lost write forgot), then ask the quote state; PAID -> settle
+   once (``payments_done`` makes it idempotent), UNPAID with unspent inputs -> None (never
+   went through, safe to send).
+
+The fee settled is exact: inputs minus amount minus the change the mint signed.
 4. ``cancel``: release the inputs of a payment that was never sent.
 """
 
@@ -31,10 +35,14 @@ log = logging.getLogger(__name__)
 SENT_GRACE_SECONDS = 600  # how long sync leaves an unanswered "sent" melt to the pipeline
 
 
+QUOTE_STATES = ("UNPAID", "PENDING", "PAID")
+
+
 def quote_state(q: dict[str, Any]) -> str:
+    """UNPAID | PENDING | PAID, or UNKNOWN (never the mint's own text: it reaches messages)."""
     state = q.get("state")
     if isinstance(state, str) and state:
-        return state.upper()
+        return state.upper() if state.upper() in QUOTE_STATES else "UNKNOWN"
     return "PAID" if q.get("paid") else "UNPAID"
 
 
@@ -77,13 +85,22 @@ def send(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome:
             return PaymentOutcome("pending", message=f"{exc}; the payment will be checked again")
         except CashuMintError as exc:
             # our change counters were used by a run whose state was lost: the mint refused
-            # before touching the inputs, so move past them and send again
+            # before touching the inputs, so move past them and send again. Unless a
+            # concurrent run of this very claim melted it with these same outputs: then its
+            # change is ours as recorded, and renewing would lose track of it.
             renew = exc.code == CODE_OUTPUTS_SIGNED and attempt == 0 and blank["count"]
-            if renew and _renew_blanks(core, p):
+            if renew and _still_unpaid(core, ref) and _renew_blanks(core, p):
                 continue
             return _after_error(core, ref, p, exc)
         return _apply(core, ref, p, res)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _still_unpaid(core: CashuCore, ref: str) -> bool:
+    try:
+        return quote_state(core.client.get_melt_quote(ref)) == "UNPAID"
+    except CashuError:
+        return False
 
 
 def _renew_blanks(core: CashuCore, p: dict[str, Any]) -> bool:
@@ -117,10 +134,14 @@ def _after_error(
     try:
         q = core.client.get_melt_quote(ref)
     except CashuError:
-        return PaymentOutcome("pending", message=f"the mint refused ({exc.detail}); state unknown")
+        return PaymentOutcome(
+            "pending", message=f"the mint refused the payment ({exc.detail}); state unknown"
+        )
     state = quote_state(q)
     if state == "UNPAID":
-        return _check_inputs_after_unpaid(core, ref, p, exc.detail)
+        return _check_inputs_after_unpaid(
+            core, ref, p, f"the mint refused the payment ({exc.detail})"
+        )
     return _apply(core, ref, p, q)
 
 
@@ -148,33 +169,70 @@ def _check_inputs_after_unpaid(
 
 
 def _settle(core: CashuCore, ref: str, p: dict[str, Any], q: dict[str, Any]) -> PaymentOutcome:
-    """Apply a PAID melt: drop the inputs, add the change (from the answer, or restored from
-    our blank outputs when the answer does not say), record fees and preimage."""
+    """Apply a PAID melt: drop the inputs, add the change, record fees and preimage.
+
+    The fee is what left the wallet beyond the amount: inputs (and the swap's input fee)
+    minus the change the mint returned, counted from the mint's change signatures, never
+    assumed to be the reserve. When the change cannot be read now the payment stays in
+    flight (nothing applied) rather than be settled with a guessed fee."""
     st = core.state
     blank = p["blank"]
-    change: list[dict[str, Any]] = []
-    try:
-        if q.get("change"):
-            outputs = core.make_outputs(blank["keyset_id"], [1] * blank["count"], blank["start"])
-            change = core.to_proofs(outputs, list(q["change"]))
-        elif blank["count"] and q.get("change") is None:
-            found, _ = core.restore_range(blank["keyset_id"], blank["start"], blank["count"])
-            change = found
-    except SignatureError:
-        log.warning("melt %s: change signatures failed verification; change dropped", ref)
-        change = []
-    except CashuError:
-        log.warning("melt %s: change could not be recovered now", ref)
-        st.pending_outputs.append({**blank, "op": "change"})  # heal() fetches it later
-        change = []
+    signatures = q.get("change")
+    lost_outputs = False
+    if isinstance(signatures, list) and signatures:
+        returned = _returned(signatures)
+        outputs = core.make_outputs(blank["keyset_id"], [1] * blank["count"], blank["start"])
+        try:
+            change = core.to_proofs(outputs, signatures)
+        except SignatureError:
+            # not signed on the outputs this state recorded: a run whose write was lost sent
+            # the melt with renewed ones, at counters past ours; heal's scan restores them
+            log.warning("melt %s: change is not on our recorded outputs; recovering it", ref)
+            change, lost_outputs = [], True
+        except CashuError:
+            return PaymentOutcome("pending", message="the payment went through; change pending")
+    elif blank["count"] and signatures is None:  # the mint does not say: restore our blanks
+        try:
+            change, _ = core.restore_range(blank["keyset_id"], blank["start"], blank["count"])
+        except CashuError:
+            return PaymentOutcome("pending", message="the payment went through; change pending")
+        returned = sum(c["amount"] for c in change)
+    else:
+        change, returned = [], 0
+    room = p["inputs_total"] - p["amount"]  # the most change there can be
+    if not 0 <= returned <= room:
+        log.warning("melt %s: the mint reports an impossible change amount", ref)
+        returned = sum(c["amount"] for c in change)
     st.remove_proofs(p["proofs"])
     st.add_proofs(change)
-    charged = p["inputs_total"] + p["swap_fee"] - sum(c["amount"] for c in change)
+    charged = p["inputs_total"] + p["swap_fee"] - returned
     fees_msat = max(charged * 1000 - p["amount_msat"], 0)
     preimage = q.get("payment_preimage") or None
     outcome = PaymentOutcome("settled", preimage, fees_msat)
     _finish(core, ref, outcome, tx_state="settled")
+    if lost_outputs:
+        _heal_quietly(core)
     return outcome
+
+
+def _returned(signatures: list[Any]) -> int:
+    """The change amount the mint signed (-1 when its answer is malformed)."""
+    total = 0
+    for sig in signatures:
+        amount = sig.get("amount") if isinstance(sig, dict) else None
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            return -1
+        total += amount
+    return total
+
+
+def _heal_quietly(core: CashuCore) -> None:
+    """heal(), or leave it to the next sync when the mint does not answer now."""
+    try:
+        core.heal()
+    except CashuError:
+        log.info("heal failed; the next sync heals")
+        core.state.heal_due = True
 
 
 def _finish(core: CashuCore, ref: str, outcome: PaymentOutcome, tx_state: str) -> None:
@@ -200,11 +258,15 @@ def _finish(core: CashuCore, ref: str, outcome: PaymentOutcome, tx_state: str) -
 
 
 def reconcile(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome | None:
+    """What became of a claimed melt, applied to the state. Reached after a crash or a lost
+    write, so the state may also hold proofs the mint has since seen spent (an earlier
+    run's write lost): heal first, so none is counted or spent again."""
     ref = prepared.reference
     done = _done_outcome(core, ref)
     if done is not None:
         return done
     p = _payment(core, prepared)
+    _heal_quietly(core)
     try:
         q = core.client.get_melt_quote(ref)
     except CashuError as exc:

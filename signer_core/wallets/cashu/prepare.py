@@ -21,6 +21,8 @@ from signer_core.wallets.cashu.amounts import (
     split_amount,
 )
 from signer_core.wallets.cashu.client import (
+    CODE_KEYSET_INACTIVE,
+    CODE_KEYSET_UNKNOWN,
     CODE_OUTPUTS_SIGNED,
     CODE_PROOFS_PENDING,
     CODE_PROOFS_SPENT,
@@ -35,6 +37,7 @@ SELECT_ATTEMPTS = 3
 PENDING_WAIT_SECONDS = 0.5
 # swap refusals that mean our state is stale, not that the payment is impossible
 STALE_CODES = (CODE_PROOFS_SPENT, CODE_OUTPUTS_SIGNED, CODE_PROOFS_PENDING)
+KEYSET_CODES = (CODE_KEYSET_UNKNOWN, CODE_KEYSET_INACTIVE)
 
 
 def _decode(invoice: str) -> Any:
@@ -86,7 +89,7 @@ def prepare(
         quote = core.client.melt_quote(invoice, core.unit)
     except CashuMintError as exc:
         raise NwcError(
-            ErrorCode.PAYMENT_FAILED, f"the mint refused the invoice: {exc.detail}"
+            ErrorCode.PAYMENT_FAILED, f"the mint refused the invoice ({exc.detail})"
         ) from None
     except MintUnreachable as exc:
         raise NwcError(ErrorCode.OTHER, str(exc)) from None
@@ -114,7 +117,9 @@ def prepare(
                 "count": n_blank,
             }
     except CashuMintError as exc:
-        raise NwcError(ErrorCode.PAYMENT_FAILED, f"the mint refused: {exc.detail}") from None
+        raise NwcError(
+            ErrorCode.PAYMENT_FAILED, f"the mint refused the payment ({exc.detail})"
+        ) from None
     except CashuError as exc:
         raise NwcError(ErrorCode.OTHER, f"could not prepare the payment: {exc}") from None
 
@@ -167,15 +172,32 @@ def prepare(
     )
 
 
+class StaleInputs(CashuError):
+    """Inputs our state holds as spendable are spent (a lost write after the mint acted) or
+    held pending by a concurrent run, as the mint reports (NUT-07)."""
+
+    def __init__(self, pending: bool) -> None:
+        held = "pending" if pending else "spent"
+        super().__init__(f"the mint holds some of the selected inputs as {held}")
+        self.pending = pending
+
+
 def _select_retrying(core: CashuCore, amount: int, fee_reserve: int) -> tuple[list[Any], int]:
-    """_select, again when the swap met a stale state: inputs already spent or counters
-    already signed (a lost write after an earlier run; swap() healed it), inputs held
-    pending by a concurrent run (wait for it, then heal), or a keyset the mint retired."""
+    """_select, again when it met a stale state: inputs already spent or counters already
+    signed (a lost write after an earlier run; heal() drops the spent proofs and restores
+    what that run was given), inputs held pending by a concurrent run (wait for it, then
+    heal), or a keyset the mint retired."""
     for attempt in range(SELECT_ATTEMPTS):
         try:
             return _select(core, amount, fee_reserve)
+        except StaleInputs as exc:
+            if attempt + 1 == SELECT_ATTEMPTS:
+                raise
+            if exc.pending:
+                time.sleep(PENDING_WAIT_SECONDS)
+            core.heal()
         except CashuMintError as exc:
-            keyset_refused = "keyset" in exc.detail.lower()
+            keyset_refused = exc.code in KEYSET_CODES or exc.mentions("keyset")
             if attempt + 1 == SELECT_ATTEMPTS or not (exc.code in STALE_CODES or keyset_refused):
                 raise
             if keyset_refused:  # rotated keys: nothing was signed; use the current keyset
@@ -194,6 +216,7 @@ def _select(core: CashuCore, amount: int, fee_reserve: int) -> tuple[list[Any], 
     spendable = core.state.spendable()
     selected = select_exact(spendable, target, ppk)
     if selected is not None:
+        _check_unspent(core, selected)
         return selected, 0
     send_total = send_target(target, ppk.get(core.active_keyset(), 0))
     inputs = select_covering(spendable, send_total, ppk)
@@ -203,6 +226,15 @@ def _select(core: CashuCore, amount: int, fee_reserve: int) -> tuple[list[Any], 
     swap_fee = core.fee_of(inputs)
     keep_total = sum(p["amount"] for p in inputs) - swap_fee - send_total
     return core.swap(inputs, split_amount(send_total), split_amount(keep_total)), swap_fee
+
+
+def _check_unspent(core: CashuCore, proofs: list[Any]) -> None:
+    """Inputs melted without a swap must be unspent at the mint: a state whose write was
+    lost after the mint acted still holds proofs the mint spent, and the melt would be
+    refused as "proofs already spent" after the claim. One NUT-07 call per payment."""
+    states = set(core.proof_states(proofs).values())
+    if states - {"UNSPENT"}:
+        raise StaleInputs(pending="PENDING" in states)
 
 
 def _insufficient(core: CashuCore, amount: int, fee_reserve: int, spendable: list[Any]) -> None:

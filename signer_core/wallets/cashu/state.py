@@ -13,6 +13,7 @@ Layout (``data["v"] == 1``)::
     payments         {melt_quote_id: {...}}                        prepared / in-flight melts
     payments_done    {melt_quote_id: {status, preimage, fees_paid_msat, message, at}}
     pending_outputs  [{keyset_id, start, count, ref?}]   swaps / change whose result is unknown
+    heal_due         true when outputs were signed at counters we lost track of (optional)
     txs              [{ref, ...NIP-47 transaction fields}]          newest last
 
 Everything secret (proof secrets) stays in here; nothing is logged.
@@ -215,3 +216,15 @@ class State:
     def pending_outputs(self) -> list[dict[str, Any]]:
         pending: list[dict[str, Any]] = self.data["pending_outputs"]
         return pending
+
+    @property
+    def heal_due(self) -> bool:
+        """A heal (restore scan) is owed: outputs were signed at counters we lost track of."""
+        return bool(self.data.get("heal_due"))
+
+    @heal_due.setter
+    def heal_due(self, due: bool) -> None:
+        if due:
+            self.data["heal_due"] = True
+        else:
+            self.data.pop("heal_due", None)

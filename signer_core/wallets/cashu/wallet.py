@@ -11,7 +11,6 @@ import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.wallets.base import (
     LIGHTNING_METHODS,
     PAYMENT_NOTIFICATIONS,
@@ -98,6 +97,7 @@ class CashuWallet(CashuCore):
         return bool(
             self.state.mint_quotes
             or self.state.pending_outputs
+            or self.state.heal_due
             or any(p.get("state") == "sent" for p in self.state.payments.values())
         )
 
@@ -107,18 +107,7 @@ class CashuWallet(CashuCore):
 
     # --- lookups (offline) --------------------------------------------------------------
 
-    def lookup_invoice(
-        self, *, payment_hash: str | None, invoice: str | None
-    ) -> Transaction | None:
-        if not payment_hash and invoice:
-            from signer_core.protocol.bolt11 import InvalidInvoice, decode
-
-            try:
-                payment_hash = decode(invoice).payment_hash
-            except InvalidInvoice as exc:
-                raise NwcError(ErrorCode.OTHER, f"invalid invoice: {exc}") from None
-        if not payment_hash:
-            raise NwcError(ErrorCode.OTHER, "payment_hash or invoice is required")
+    def lookup_invoice(self, *, payment_hash: str) -> Transaction | None:
         wanted = payment_hash.lower()
         for entry in reversed(self.state.txs):
             if entry.get("payment_hash") == wanted:

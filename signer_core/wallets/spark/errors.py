@@ -2,13 +2,18 @@
 
 Classified by the SDK's exception class names (``SdkError.InsufficientFunds``,
 ``ServiceConnectivityError.Timeout``, ...) so this module never imports the SDK. The API
-key is never echoed: the SDK's own message about it is replaced by ours.
+key is never echoed, nor is any SDK text: messages are ours, chosen by the error's class.
 """
 
 from __future__ import annotations
 
+import logging
+
 from signer_core.protocol.errors import ErrorCode, NwcError
+from signer_core.wallets.redact import scrub
 from signer_core.wallets.spark.session import SparkTimeout
+
+log = logging.getLogger(__name__)
 
 UNREACHABLE_HINTS = (
     "network error",
@@ -56,34 +61,33 @@ def is_not_found(exc: BaseException) -> bool:
     return kind(exc) == "StorageError" and "no rows" in str(exc).lower()
 
 
-def _detail(exc: BaseException) -> str:
-    text = str(exc).strip().strip("'\"")
-    return text[:300] if text else kind(exc)
-
-
 def to_nwc(exc: BaseException, what: str) -> NwcError:
-    """The NIP-47 error for an SDK failure while trying to ``what``."""
+    """The NIP-47 error for an SDK failure while trying to ``what``.
+
+    Built from the error's class only: the SDK's own text can quote keys, SQL or tokens, so
+    it goes to the debug log (scrubbed) and never into the message.
+    """
     if isinstance(exc, NwcError):
         return exc
-    if is_api_key_problem(exc):
+    if is_api_key_problem(exc):  # not even a scrubbed log: the text may hold the key
         return NwcError(
             ErrorCode.INTERNAL,
             f"could not {what}: the deployment's Breez API key is missing, malformed or not "
             "accepted (set breez_api_key)",
         )
+    log.debug("spark: %s: %s (SDK said: %s)", what, kind(exc), scrub(str(exc)))
     if isinstance(exc, SparkTimeout):
         return NwcError(ErrorCode.INTERNAL, f"{exc}; try again later")
+    name = kind(exc)
     if is_unreachable(exc):
         return NwcError(
             ErrorCode.INTERNAL,
-            f"could not {what}: the Spark operators are unreachable ({_detail(exc)}); "
-            "try again later",
+            f"could not {what}: the Spark operators are unreachable ({name}); try again later",
         )
-    name = kind(exc)
     if name == "InsufficientFunds":
         return NwcError(ErrorCode.INSUFFICIENT_BALANCE, f"could not {what}: insufficient balance")
     if name in ("InvalidInput", "InvalidUuid"):
-        return NwcError(ErrorCode.OTHER, f"could not {what}: {_detail(exc)}")
+        return NwcError(ErrorCode.OTHER, f"could not {what}: the Spark SDK refused the input")
     if name == "StorageError":
-        return NwcError(ErrorCode.INTERNAL, f"could not {what}: wallet storage: {_detail(exc)}")
-    return NwcError(ErrorCode.INTERNAL, f"could not {what}: {_detail(exc)}")
+        return NwcError(ErrorCode.INTERNAL, f"could not {what}: the wallet storage failed")
+    return NwcError(ErrorCode.INTERNAL, f"could not {what}: the Spark SDK failed ({name})")

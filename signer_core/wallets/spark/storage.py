@@ -106,7 +106,7 @@ def unpack(record: dict[str, Any] | None, folder: Path) -> None:
     try:
         raw = zlib.decompress(base64.b64decode(record["b64"], validate=True))
     except (KeyError, ValueError, zlib.error) as exc:
-        raise StorageCorrupt(f"Spark storage does not decode: {exc}") from None
+        raise StorageCorrupt(f"Spark storage does not decode ({type(exc).__name__})") from None
     if hashlib.sha256(raw).hexdigest() != record.get("sha256"):
         raise StorageCorrupt("Spark storage digest mismatch")
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r") as tar:

@@ -175,18 +175,7 @@ class SparkWallet:
 
         return list(self.call("list payments", op).payments)
 
-    def lookup_invoice(
-        self, *, payment_hash: str | None, invoice: str | None
-    ) -> Transaction | None:
-        if not payment_hash and invoice:
-            from signer_core.protocol.bolt11 import InvalidInvoice, decode
-
-            try:
-                payment_hash = decode(invoice).payment_hash
-            except InvalidInvoice as exc:
-                raise NwcError(ErrorCode.OTHER, f"invalid invoice: {exc}") from None
-        if not payment_hash:
-            raise NwcError(ErrorCode.OTHER, "payment_hash or invoice is required")
+    def lookup_invoice(self, *, payment_hash: str) -> Transaction | None:
         wanted = payment_hash.lower()
         for payment in self._payments(limit=LOOKUP_LIMIT, sort_ascending=False):
             if mapping.payment_hash(payment).lower() == wanted:
