@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import ClientDisconnect
 
 from relay_watcher.service import Watcher
 
@@ -69,8 +70,12 @@ def create_app(watcher: Watcher) -> FastAPI:
     )
 
     async def _signed(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        try:
+            body = await _read_body(request)
+        except ClientDisconnect:  # answered to nobody, but no traceback in the server's log
+            gone = "client disconnected before the body was complete"
+            return JSONResponse({"message": gone}, status_code=400)
+        if body is None:
             return JSONResponse({"message": "body too large"}, status_code=413)
         status, answer = await watcher.register(dict(request.headers), body)
         return JSONResponse(answer, status_code=status)
@@ -98,3 +103,15 @@ def create_app(watcher: Watcher) -> FastAPI:
         return Response(generate_latest(watcher.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The body, or None past MAX_BODY (read no further: a huge body is not buffered)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -93,9 +93,9 @@ class RelayPool:
         ids = []
         for i, flt in enumerate(filters):
             sub_id = f"nwc-{abs(hash(url)) % 10**8}-{i}"
-            nfilter = ns.Filter.from_json(json.dumps(flt))
-            target = ns.ReqTarget.single(ns.RelayUrl.parse(url), [nfilter])
             try:
+                nfilter = ns.Filter.from_json(json.dumps(flt))
+                target = ns.ReqTarget.single(ns.RelayUrl.parse(url), [nfilter])
                 await self.client.subscribe(target, sub_id)
             except Exception as exc:
                 log.warning("subscribing on %s failed (will retry): %s", url, exc)

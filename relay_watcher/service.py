@@ -181,6 +181,8 @@ class Watcher:
         await self.pool.ensure_relays(set(per_relay))
         since = int(time.time()) - self.config.lookback_s
         for url, keys in per_relay.items():
+            if url not in self.pool.relays:  # nostr-sdk refused the URL: skip it, not the rest
+                continue
             filters = plan_filters(keys, since)
             current = self.pool.plans.get(url)
             if current is not None and _same_keys(current, filters):

@@ -130,3 +130,27 @@ def test_signed_odd_strings_are_a_4xx(client: Client, field: str, value: object)
     sig = registration.schnorr_sign(registration._digest(ts, body), reg).hex()
     res = client.put("/v1/wallets", body, {"x-nwc-timestamp": ts, "x-nwc-signature": sig})
     assert_clear_4xx(res)
+
+
+def test_client_gone_mid_body_is_not_an_exception(tmp_path: Path) -> None:
+    """A client that disconnects before its body is complete (found by the fuzz): the app
+    answers (to nobody) instead of raising, so the server logs no traceback."""
+    watcher = Watcher(WatcherConfig(tmp_path / "w.db"), os.urandom(32))
+    app = create_app(watcher)
+    incoming = [{"type": "http.request", "body": b'{"wallet', "more_body": True}]
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "PUT",
+             "path": "/v1/wallets", "raw_path": b"/v1/wallets", "query_string": b"",
+             "headers": [(b"x-nwc-timestamp", b"1")], "scheme": "http", "server": ("w", 80),
+             "client": ("c", 1), "root_path": ""}  # fmt: skip
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert starts and all(int(m["status"]) < 500 for m in starts)  # type: ignore[call-overload]
+    watcher.db.close()

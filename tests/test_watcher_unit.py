@@ -77,3 +77,32 @@ def test_filter_plan_chunks_then_goes_kind_wide() -> None:
     assert [len(f["#p"]) for f in plan_filters(keys, 0)] == [CHUNK, 1]
     wide = plan_filters([f"{i:064x}" for i in range(CHUNKED_MAX + 1)], 0)
     assert wide == [{"kinds": [23194], "since": 0}]
+
+
+def test_a_relay_url_nostr_sdk_refuses_does_not_block_the_others(tmp_path: Path) -> None:
+    """Found by the fuzz: "ws://" passes registration but nostr-sdk cannot parse it; the
+    subscription sync used to raise on it, so relays after it were never subscribed (for
+    every wallet of the watcher), retried every 5 s forever."""
+    from nwc_signer.devrelay import InProcessRelay
+
+    relay = InProcessRelay().start()
+    try:
+        w = make(tmp_path)
+        headers, body = registration.build(
+            os.urandom(32), now=int(time.time()), function_url="http://127.0.0.1:9/",
+            relays=["ws://", relay.url], service_secrets=[os.urandom(32)],
+        )  # fmt: skip
+        assert register(w, headers, body) == 200
+
+        async def sync() -> set[str]:
+            await w.pool.start()
+            try:
+                await w._sync_subscriptions()
+                return set(w.pool.plans)
+            finally:
+                await w.pool.close()
+
+        assert asyncio.run(sync()) == {relay.url}
+        w.db.close()
+    finally:
+        relay.stop()
