@@ -260,19 +260,22 @@ def _finish(core: CashuCore, ref: str, outcome: PaymentOutcome, tx_state: str) -
 def reconcile(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome | None:
     """What became of a claimed melt, applied to the state. Reached after a crash or a lost
     write, so the state may also hold proofs the mint has since seen spent (an earlier
-    run's write lost): heal first, so none is counted or spent again."""
+    run's write lost): once the melt is decided, heal first, so none is counted or spent
+    again (not while it is in flight: wake-ups ask often and heal costs a few calls)."""
     ref = prepared.reference
     done = _done_outcome(core, ref)
     if done is not None:
         return done
     p = _payment(core, prepared)
-    _heal_quietly(core)
     try:
         q = core.client.get_melt_quote(ref)
     except CashuError as exc:
         return PaymentOutcome("pending", message=f"could not ask the mint: {exc}")
     state = quote_state(q)
-    if state != "UNPAID":
+    if state not in ("PAID", "UNPAID"):
+        return _apply(core, ref, p, q)  # in flight
+    _heal_quietly(core)
+    if state == "PAID":
         return _apply(core, ref, p, q)
     try:
         states = core.proof_states(core.state.reserved_by(ref))
