@@ -1,23 +1,27 @@
 """`nwc-signer dev` / functions.local over real HTTP: the webhook contract on the wire,
-start-up on a new folder, restart on the same folder, and a clean stop on SIGTERM."""
+start-up on a new folder, restart on the same folder, a clean stop on SIGTERM, and the
+server itself under load and abuse (many simultaneous deliveries, short bodies, other
+methods)."""
 
 from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from functions.local import server as local_server
 from nwc_signer.devmint import free_port
 from signer_core.protocol.webhook import sign_delivery
-from tests.nwc import App, remember_secret, run_cli
-
-pytestmark = pytest.mark.mint
+from tests.nwc import App, LocalWallet, remember_secret, run_cli
 
 
 def start_dev(data_dir: Path, mint_url: str, port: int) -> subprocess.Popen[str]:
@@ -49,6 +53,7 @@ def post(port: int, body: bytes, headers: dict[str, str], path: str = "/") -> ht
     return httpx.post(f"http://127.0.0.1:{port}{path}", content=body, headers=headers, timeout=10)
 
 
+@pytest.mark.mint
 def test_dev_serves_the_webhook_contract_and_stops_cleanly(tmp_path: Path, mint_url: str) -> None:
     data_dir, port = tmp_path / "dev", free_port()
     proc = start_dev(data_dir, mint_url, port)
@@ -96,6 +101,7 @@ def test_dev_serves_the_webhook_contract_and_stops_cleanly(tmp_path: Path, mint_
     assert "nostr+walletconnect://" not in out
 
 
+@pytest.mark.mint
 def test_a_new_user_runs_dev_pastes_the_uri_into_an_nwc_app_and_pays(
     tmp_path: Path, mint_url: str
 ) -> None:
@@ -152,3 +158,137 @@ def test_a_new_user_runs_dev_pastes_the_uri_into_an_nwc_app_and_pays(
             except OSError:
                 continue
     assert leftovers == [], "processes left behind"
+
+
+# --- the HTTP server itself (no mint: get_balance of an empty Cashu wallet is offline) ----
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[LocalWallet, int]]:
+    """A wallet folder behind make_server on a free port, with a short read timeout."""
+    monkeypatch.setattr(local_server, "READ_TIMEOUT_S", 1.0, raising=False)
+    wallet = LocalWallet.create(tmp_path / "w", "http://127.0.0.1:1")
+    server = local_server.make_server(wallet.path, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield wallet, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def raw_exchange(port: int, data: bytes, *, wait: float = 30) -> bytes:
+    """Send raw bytes, read until the server closes (or `wait` passes: then raise)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def http_post(body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [b"POST / HTTP/1.1", b"Host: x", b"Content-Length: %d" % len(body)]
+    lines += [f"{k}: {v}".encode() for k, v in headers.items()]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def test_fifty_simultaneous_deliveries_are_all_answered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """50 connections arrive before the server accepts any: all must get through the
+    listen backlog (a backlog of 5 drops the SYNs of the rest) and all be answered."""
+    wallet = LocalWallet.create(tmp_path / "w", "http://127.0.0.1:1")
+    app = wallet.add_app(name="load")
+    body = json.dumps({"type": "request", "event": app.request("get_balance")}).encode()
+    request = http_post(body, sign_delivery(body, wallet.watcher_secret, int(time.time())))
+    server = local_server.make_server(wallet.path, "127.0.0.1", 0)
+    port = server.server_address[1]
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(50):  # the handshake completes in the kernel, or never (SYN dropped)
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        for sock in socks:
+            sock.settimeout(60)
+            sock.sendall(request)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        answers = []
+        for sock in socks:
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+            answers.append(data)
+    finally:
+        for sock in socks:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+    heads = [a.partition(b"\r\n\r\n")[0].split(b" ", 2)[:2] for a in answers]
+    assert all(h[0].startswith(b"HTTP/1.") for h in heads), heads
+    assert all(json.loads(a.partition(b"\r\n\r\n")[2]) for a in answers)
+    ok = [a for a in answers if a.split(b" ", 2)[1] == b"200"]
+    assert ok, [h[1] for h in heads]  # 409 (busy, retry) is a fair answer for the rest
+
+
+def test_a_short_body_is_cut_off_and_does_not_hold_the_server(
+    served: tuple[LocalWallet, int],
+) -> None:
+    _, port = served
+    stuck = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:  # announces 1000 bytes, sends 10, then stays silent
+        stuck.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
+        health = raw_exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert health.startswith(b"HTTP/1.0 200") or health.startswith(b"HTTP/1.1 200")
+        answer = b""
+        while chunk := stuck.recv(65536):  # socket.timeout (a failure) if never closed
+            answer += chunk
+    finally:
+        stuck.close()
+    assert answer == b"" or answer.split(b" ", 2)[1] == b"408", answer
+    if answer:
+        assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["message"]
+
+
+def test_a_silent_connection_is_closed(served: tuple[LocalWallet, int]) -> None:
+    _, port = served
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST / HT")  # not even a full request line
+        while sock.recv(65536):
+            pass  # socket.timeout (a failure) if the server never lets go
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_get_405_with_allow_and_json(
+    served: tuple[LocalWallet, int], method: str
+) -> None:
+    _, port = served
+    res = httpx.request(method, f"http://127.0.0.1:{port}/", content=b"{}", timeout=30)
+    assert res.status_code == 405
+    assert set(res.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
+    assert res.headers["content-type"] == "application/json"
+    assert res.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "raw, status",
+    [
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n", 413),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \xc2\xb2\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
+        (b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414),
+    ],
+)
+def test_malformed_requests_get_json_errors_and_no_traceback(
+    served: tuple[LocalWallet, int], raw: bytes, status: int
+) -> None:
+    _, port = served
+    answer = raw_exchange(port, raw)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == str(status).encode(), answer[:300]
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["message"]
+    assert b"Traceback" not in answer
