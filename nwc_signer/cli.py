@@ -1,7 +1,9 @@
 """The `nwc-signer` command line: wallet and connection administration, local serving.
 
-Sits on top of every part (signer_core, functions, later relay_watcher and deploy), so
-nothing imports it. argparse keeps start-up cheap; each command imports what it needs.
+Sits on top of every part (signer_core, functions, relay_watcher, deploy), so nothing of
+the product imports it. Wallets and connections are made by nwc_signer/wallet.py, the dev
+stack lives in nwc_signer/dev/. argparse keeps start-up cheap; each command imports what
+it needs.
 """
 
 from __future__ import annotations
@@ -11,108 +13,42 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
 
-DEFAULT_RELAYS = ["wss://relay.getalby.com/v1"]
+DATA_DIR_HELP = "the wallet's data folder (required)"
 
 
 class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 2."""
 
 
-def _open_admin(data_dir: str) -> tuple[Any, Any, Any]:
-    from functions.local.datadir import DataDir
-    from signer_core.session import StateSession
-
-    folder = DataDir(data_dir)
-    cfg = folder.config()
-    session = StateSession.read(folder.store(), folder.guard(), folder.secrets(), cfg.wallet_id)
-    session.open_as_admin()
-    return folder, cfg, session
-
-
 def cmd_wallet_create(args: argparse.Namespace) -> int:
-    from functions.local.datadir import DataDir, LocalConfig
-    from signer_core.admin import new_wallet_state
-    from signer_core.crypto.secp import generate_private_key, xonly_pubkey
-    from signer_core.session import Secrets, create_wallet
+    from nwc_signer.wallet import create_local_wallet, print_new_wallet
 
-    folder = DataDir(args.data_dir)
-    if folder.exists():
-        raise CliError(f"{args.data_dir} already holds a wallet")
-    if args.backend == "cashu":
-        if not args.mint_url:
-            raise CliError("--mint-url is required for the cashu backend")
-        from signer_core.wallets.cashu.wallet import CashuWallet
-
-        backend_data = CashuWallet.create_data(args.mint_url)
-    elif args.backend != "spark":
-        raise CliError(f"backend {args.backend!r} is not available yet")
-    now = int(time.time())
-    state = new_wallet_state(backend=args.backend, backend_data={}, now=now)
-    wallet_config: dict[str, Any] = {}
-    if args.backend == "spark":
-        from signer_core.wallets.spark.setup import create_spark_data
-
-        wallet_config = create_spark_data(folder.path, state, args.network, now)
-    else:
-        state.backend_data = backend_data
-    root = generate_private_key()
-    watcher_secret = None
-    watcher_pubkey = args.watcher_pubkey
-    if watcher_pubkey is None:  # a local watcher key, for `nwc-signer dev` and tests
-        watcher_secret = generate_private_key()
-        watcher_pubkey = xonly_pubkey(watcher_secret).hex()
-    config = LocalConfig(
-        wallet_id=state.wallet_id,
+    made = create_local_wallet(
+        args.data_dir,
         backend=args.backend,
-        watcher_pubkey=watcher_pubkey,
-        relays=args.relay or list(DEFAULT_RELAYS),
-        wallet_config=wallet_config,
+        mint_url=args.mint_url,
+        network=args.network,
+        relays=args.relay,
+        watcher_pubkey=args.watcher_pubkey,
     )
-    folder.init(config, root, watcher_secret)
-    create_wallet(folder.store(), folder.guard(), Secrets(root), state)
-    print(f"created {args.backend} wallet {state.wallet_id} in {args.data_dir}")
-    if not args.quiet:
-        print("\nRecovery phrase (shown once; write it down, it restores the wallet's funds):")
-        print(f"  {state.mnemonic}\n")
+    print_new_wallet(made, quiet=args.quiet)
     return 0
 
 
 def cmd_connection_add(args: argparse.Namespace) -> int:
-    from signer_core.admin import add_connection
+    from nwc_signer.wallet import connection_from_args, print_uri
 
-    folder, cfg, session = _open_admin(args.data_dir)
-    methods = None
-    if args.methods:
-        methods = [m for part in args.methods for m in part.replace(",", " ").split()]
-    try:
-        conn, uri = add_connection(
-            session.state,
-            root_secret=session.secrets.root_secret,
-            name=args.name,
-            relays=args.relay or cfg.relays,
-            now=int(time.time()),
-            methods=methods,
-            budget_msat=args.budget_sats * 1000 if args.budget_sats is not None else None,
-            renewal=args.budget_renewal,
-            expires_at=args.expires_at,
-            lud16=args.lud16,
-        )
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    session.commit()
+    conn = connection_from_args(args.data_dir, args.name, args)
     print(f"added connection {conn.name!r} ({conn.id})", file=sys.stderr)
-    print(str(uri))
-    if not args.no_qr:
-        import segno
-
-        segno.make(str(uri), error="L").terminal(compact=True)
+    print_uri(conn.uri, qr=not args.no_qr)
     return 0
 
 
 def cmd_connection_list(args: argparse.Namespace) -> int:
-    _, _, session = _open_admin(args.data_dir)
+    from nwc_signer.wallet import open_admin
+
+    session = open_admin(args.data_dir)
     conns = list(session.state.connections.values())
     if not conns:
         print("no connections; add one with `nwc-signer connection add`")
@@ -127,9 +63,10 @@ def cmd_connection_list(args: argparse.Namespace) -> int:
 
 
 def cmd_connection_revoke(args: argparse.Namespace) -> int:
+    from nwc_signer.wallet import open_admin
     from signer_core.admin import revoke_connection
 
-    _, _, session = _open_admin(args.data_dir)
+    session = open_admin(args.data_dir)
     try:
         conn = revoke_connection(session.state, args.connection)
     except KeyError as exc:
@@ -147,48 +84,70 @@ def cmd_function_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nwc_signer.dev.command import add_parser as add_dev
+    from nwc_signer.wallet import BACKENDS, NETWORKS, add_connection_options
+
     parser = argparse.ArgumentParser(prog="nwc-signer", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log at debug level (default: info)"
+    )
     top = parser.add_subparsers(dest="command", required=True)
 
     wallet = top.add_parser("wallet", help="create and inspect wallets").add_subparsers(
         dest="action", required=True
     )
     create = wallet.add_parser("create", help="create a new wallet in a data folder")
-    create.add_argument("--data-dir", required=True)
-    create.add_argument("--backend", choices=["cashu", "spark"], default="cashu")
-    create.add_argument("--mint-url", help="Cashu mint URL (cashu backend)")
+    create.add_argument("--data-dir", required=True, metavar="DIR", help=DATA_DIR_HELP)
     create.add_argument(
-        "--network", choices=["regtest", "mainnet"], default="regtest", help="spark backend"
+        "--backend",
+        choices=BACKENDS,
+        default="cashu",
+        help="where the money is kept (default: %(default)s)",
     )
-    create.add_argument("--relay", action="append", help="relay for connections (repeatable)")
-    create.add_argument("--watcher-pubkey", help="the relay-watcher's public key (hex)")
-    create.add_argument("--quiet", action="store_true", help="do not print the recovery phrase")
+    create.add_argument(
+        "--mint-url", metavar="URL", help="cashu backend: the mint's URL (required for cashu)"
+    )
+    create.add_argument(
+        "--network",
+        choices=NETWORKS,
+        default="regtest",
+        help="spark backend: the network; mainnet needs $BREEZ_API_KEY (default: %(default)s)",
+    )
+    create.add_argument(
+        "--relay",
+        action="append",
+        metavar="URL",
+        help="relay for the wallet's connections, repeatable (default: wss://relay.getalby.com/v1)",
+    )
+    create.add_argument(
+        "--watcher-pubkey",
+        metavar="HEX",
+        help="the public key of the relay-watcher that will wake the function "
+        "(default: make a local watcher key, for `nwc-signer dev`)",
+    )
+    create.add_argument(
+        "--quiet",
+        action="store_true",
+        help="do not print the recovery phrase (default: print it once)",
+    )
     create.set_defaults(func=cmd_wallet_create)
 
     conn = top.add_parser("connection", help="manage NWC connections").add_subparsers(
         dest="action", required=True
     )
     add = conn.add_parser("add", help="add a connection and print its URI")
-    add.add_argument("--data-dir", required=True)
-    add.add_argument("--name", required=True)
-    add.add_argument("--methods", nargs="+", help="allowed methods (default: all)")
-    add.add_argument("--budget-sats", type=int)
+    add.add_argument("--data-dir", required=True, metavar="DIR", help=DATA_DIR_HELP)
+    add.add_argument("--name", required=True, help="a name to recognise the app by")
+    add_connection_options(add)
     add.add_argument(
-        "--budget-renewal",
-        choices=["daily", "weekly", "monthly", "yearly", "never"],
-        default="monthly",
+        "--no-qr", action="store_true", help="print the URI without its QR code (default: with)"
     )
-    add.add_argument("--expires-at", type=int, help="unix time the connection stops working")
-    add.add_argument("--relay", action="append", help="override the wallet's relays")
-    add.add_argument("--lud16", help="lightning address to put in the URI")
-    add.add_argument("--no-qr", action="store_true", help="do not print a QR code")
     add.set_defaults(func=cmd_connection_add)
     lst = conn.add_parser("list", help="list connections")
-    lst.add_argument("--data-dir", required=True)
+    lst.add_argument("--data-dir", required=True, metavar="DIR", help=DATA_DIR_HELP)
     lst.set_defaults(func=cmd_connection_list)
     rev = conn.add_parser("revoke", help="revoke a connection (rotates the data key)")
-    rev.add_argument("--data-dir", required=True)
+    rev.add_argument("--data-dir", required=True, metavar="DIR", help=DATA_DIR_HELP)
     rev.add_argument("connection", help="connection id, name or wallet-service pubkey")
     rev.set_defaults(func=cmd_connection_revoke)
 
@@ -196,12 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="action", required=True
     )
     srv = fn.add_parser("serve", help="serve the webhook over HTTP")
-    srv.add_argument("--data-dir", required=True)
-    srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=8787)
+    srv.add_argument("--data-dir", required=True, metavar="DIR", help=DATA_DIR_HELP)
+    srv.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    srv.add_argument(
+        "--port", type=int, default=8787, help="port to listen on (default: %(default)s)"
+    )
     srv.set_defaults(func=cmd_function_serve)
-
-    from nwc_signer.dev import add_parser as add_dev
 
     add_dev(top)
     __import__("deploy.aws.cli").aws.cli.add_parser(top)  # nwc-signer deploy aws ...
@@ -216,13 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from functions.local.datadir import DataDirError
+    from nwc_signer.wallet import WalletSetupError
     from signer_core.session import NoWallet
     from signer_core.vault.sealed import VaultError
     from signer_core.wallets.spark.setup import SetupError
 
     try:
         code: int = args.func(args)
-    except (CliError, DataDirError, NoWallet, VaultError, SetupError) as exc:
+    except (CliError, WalletSetupError, DataDirError, NoWallet, VaultError, SetupError) as exc:
         print(f"nwc-signer: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

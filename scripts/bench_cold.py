@@ -93,8 +93,8 @@ def main() -> None:
     if args.runs < 20:
         parser.error("use at least 20 runs")
 
-    from nwc_signer.devmint import DevMint
-    from nwc_signer.harness import LocalWallet
+    from nwc_signer.dev.harness import LocalWallet
+    from nwc_signer.dev.mint import DevMint
 
     compileall.compile_dir(ROOT / "signer_core", quiet=1)  # as a deployed bundle ships .pyc
     compileall.compile_dir(ROOT / "functions", quiet=1)

@@ -25,11 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nostr_sdk as ns  # noqa: E402
 
-from nwc_signer.devmint import DevMint  # noqa: E402
-from nwc_signer.devrelay import InProcessRelay, NostrRelayProcess  # noqa: E402
-from nwc_signer.devstack import WatcherProcess, local_runtime, register_wallet  # noqa: E402
-from nwc_signer.harness import LocalWallet  # noqa: E402
-from nwc_signer.nwc_app import NwcApp  # noqa: E402
+from nwc_signer.dev.harness import LocalWallet  # noqa: E402
+from nwc_signer.dev.mint import DevMint  # noqa: E402
+from nwc_signer.dev.nwc_app import NwcApp  # noqa: E402
+from nwc_signer.dev.ready import wait_until_serving  # noqa: E402
+from nwc_signer.dev.relay import InProcessRelay, NostrRelayProcess  # noqa: E402
+from nwc_signer.dev.runtimes import local_runtime  # noqa: E402
+from nwc_signer.dev.watcher import WatcherProcess, register_wallet  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -84,8 +86,17 @@ def rss_with_wallets(count: int, folder: Path) -> float:
         now = int(time.time())
         c.executemany(
             "INSERT INTO wallets VALUES (?, ?, ?, ?, ?, NULL, ?)",
-            [(f"{i:064x}", f"http://127.0.0.1:9/{i}", '["ws://127.0.0.1:9"]', now, now,
-              now + 86400) for i in range(count)],  # fmt: skip
+            [
+                (
+                    f"{i:064x}",
+                    f"http://127.0.0.1:9/{i}",
+                    '["ws://127.0.0.1:9"]',
+                    now,
+                    now,
+                    now + 86400,
+                )
+                for i in range(count)
+            ],  # fmt: skip
         )
         c.executemany(
             "INSERT INTO service_keys VALUES (?, ?)",
@@ -96,14 +107,19 @@ def rss_with_wallets(count: int, folder: Path) -> float:
     key.write_text(os.urandom(32).hex())
     with WatcherProcess(folder, key) as w:
         time.sleep(3)
-        status = Path(f"/proc/{w.proc.pid}/status").read_text()  # type: ignore[union-attr]
+        status = Path(f"/proc/{w.child.pid}/status").read_text()
     return int(next(x for x in status.splitlines() if x.startswith("VmHWM")).split()[1]) / 1024
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=200)
-    parser.add_argument("--wallets", type=int, default=100_000)
+    parser.add_argument("--n", type=int, default=200, help="requests per app and mode")
+    parser.add_argument(
+        "--wallets",
+        type=int,
+        default=100_000,
+        help="wallets for the memory figure, 0 skips it (default: %(default)s)",
+    )
     parser.add_argument(
         "--relay",
         choices=["local", "nostr-relay"],
@@ -123,7 +139,7 @@ def main() -> int:
             with local_runtime(wallet.path, 0, cold) as url, \
                  WatcherProcess(tmp / f"watcher-{cold}", key) as watcher:  # fmt: skip
                 register_wallet(wallet.path, watcher.url, url, [relay.url])
-                time.sleep(1)
+                wait_until_serving(uri, timeout=60)  # the watcher listens: measure from here
                 mode = "cold" if cold else "warm"
                 ms, wall = asyncio.run(split_app(uri, relay.url, n))
                 report(f"{mode} get_balance, split app", ms, wall)

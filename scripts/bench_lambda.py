@@ -47,8 +47,8 @@ def main() -> None:
     ap.add_argument("--memory-mb", type=int, default=256, help="configured Lambda memory")
     args = ap.parse_args()
     from functions.aws_lambda.emulator import function_url_event
-    from nwc_signer.devaws import LambdaWallet, moto_server
-    from nwc_signer.devmint import DevMint
+    from nwc_signer.dev.aws import LambdaWallet, moto_server
+    from nwc_signer.dev.mint import DevMint
     from signer_core.protocol.webhook import request_delivery, signed_delivery
 
     with (

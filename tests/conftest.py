@@ -2,7 +2,7 @@
 drive a CashuWallet the way the cold-start pipeline does (state through JSON between calls).
 
 Mints are started lazily, only when a test asks for them; the first start installs nutshell
-into .venv-mint (nwc_signer/devmint.py).
+into .venv-mint (nwc_signer/dev/mint.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from nwc_signer.devmint import DevMint
+from nwc_signer.dev.mint import DevMint
 from signer_core.wallets.base import PreparedPayment, WalletEnv
 
 with contextlib.suppress(ImportError):  # whole-suite log capture (test_zz_secrets_in_logs)

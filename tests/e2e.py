@@ -1,14 +1,20 @@
 """Helpers for the end-to-end tests: a wallet folder served by the local function and
-registered with a real watcher process, NWC apps over real websockets (nostr-sdk)."""
+registered with a real watcher process, NWC apps over real websockets (nostr-sdk), and
+`nwc-signer dev` run as a user runs it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +23,8 @@ import httpx
 import nostr_sdk as ns
 
 from functions.local.datadir import DataDir
-from nwc_signer.devstack import WatcherProcess, local_runtime, register_wallet
+from nwc_signer.dev.runtimes import local_runtime
+from nwc_signer.dev.watcher import WatcherProcess, register_wallet
 from tests.nwc import App, LocalWallet, remember_secret
 
 
@@ -39,8 +46,8 @@ def served(wallet: LocalWallet, cold: bool = False, runtime: str = "local") -> I
         with local_runtime(wallet.path, 0, cold) as url:
             yield url
         return
-    from nwc_signer.dev import start_function_runtime
-    from nwc_signer.devmint import free_port
+    from nwc_signer.dev.process import free_port
+    from nwc_signer.dev.runtimes import start_function_runtime
 
     with start_function_runtime(runtime, wallet.path, free_port(), cold=cold) as url:
         yield url
@@ -138,3 +145,84 @@ def start_watcher(folder: Path, key: bytes) -> WatcherProcess:
 
 def register(wallet: LocalWallet, watcher: WatcherProcess, url: str, relays: list[str]) -> None:
     register_wallet(wallet.path, watcher.url, url, relays)
+
+
+@dataclass
+class DevRun:
+    """A running `nwc-signer dev` child: its first connection URI and what it printed."""
+
+    proc: subprocess.Popen[str]
+    uri: str
+    relay: str
+    stdout: list[str]
+    stderr: Path
+
+
+@contextlib.contextmanager
+def dev_command(data_dir: Path, *args: str, timeout: float = 240) -> Iterator[DevRun]:
+    """Run `nwc-signer dev` on free ports; yields as soon as it prints a connection URI (so
+    the caller sees the stack exactly as an app given the URI at once would). SIGTERM at
+    the end; the command must stop by itself, leaving no child."""
+    from nwc_signer.dev.process import REPO_ROOT, free_port
+
+    relay_port = free_port()
+    ports = ["--relay-port", str(relay_port), "--mint-port", str(free_port()),
+             "--port", str(free_port()), "--watcher-port", str(free_port())]  # fmt: skip
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    err_path = data_dir.parent / f"{data_dir.name}.stderr"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nwc_signer.cli", "dev", "--data-dir", str(data_dir),
+             "--no-qr", *ports, *args],
+            stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
+            cwd=REPO_ROOT,
+        )  # fmt: skip
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.1))
+            if line is None:
+                raise AssertionError(f"nwc-signer dev exited without a URI:\n"
+                                     f"{err_path.read_text()[-3000:]}")  # fmt: skip
+            seen.append(line)
+            if line.startswith("nostr+walletconnect://"):
+                remember_secret(line.split("secret=")[1].split("&")[0])
+                break
+        yield DevRun(proc, line, f"ws://127.0.0.1:{relay_port}", seen, err_path)
+    except queue.Empty:
+        raise AssertionError(f"no URI within {timeout:.0f} s:\n"
+                             f"{err_path.read_text()[-3000:]}") from None  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("nwc-signer dev did not stop on SIGTERM") from None
+
+
+def fetch(relays: list[str], flt: dict[str, Any], timeout: float = 5) -> list[dict[str, Any]]:
+    """Stored events matching `flt`, asked of the relays once (no waiting for more)."""
+
+    async def ask() -> list[dict[str, Any]]:
+        client = ns.ClientBuilder().build()
+        for url in relays:
+            await client.add_relay(ns.RelayUrl.parse(url))
+        await client.connect(timedelta(seconds=5))
+        target = ns.ReqTarget.auto([ns.Filter.from_json(json.dumps(flt))])
+        found = await client.fetch_events(target, timedelta(seconds=timeout))
+        await client.shutdown()
+        return [json.loads(e.as_json()) for e in found]
+
+    return list(run(ask(), timeout + 10))

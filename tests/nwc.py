@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nwc_signer import harness
-from nwc_signer.harness import run_cli  # noqa: F401 (re-exported for tests)
-from nwc_signer.nwc_app import NwcApp
+from nwc_signer.dev import harness
+from nwc_signer.dev.harness import run_cli  # noqa: F401 (re-exported for tests)
+from nwc_signer.dev.nwc_app import NwcApp
 from signer_core.protocol.uri import parse_uri
 
 # Every secret a test creates is registered here; conftest searches captured logs for them.

@@ -16,7 +16,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from functions.aws_lambda import handler as lambda_handler
 from functions.aws_lambda.emulator import function_url_event
-from nwc_signer import devaws
+from nwc_signer.dev import aws as devaws
 from signer_core.protocol.webhook import sign_delivery
 from signer_core.vault.sealed import parse
 from tests.log_guard import _handler as guard_handler
@@ -237,12 +237,12 @@ def test_dev_lambda_runtime_over_http(tmp_path, endpoint, mint_url) -> None:
     the handler behind the Function-URL emulator, real HTTP."""
     import httpx
 
-    from nwc_signer.devmint import free_port
+    from nwc_signer.dev.process import free_port
     from tests.nwc import LocalWallet
 
     local = LocalWallet.create(tmp_path / "w", mint_url)
     app = local.add_app()
-    from nwc_signer.dev import start_function_runtime
+    from nwc_signer.dev.runtimes import start_function_runtime
 
     with start_function_runtime("lambda", tmp_path / "w", free_port()) as url:
         late = local.add_app(name="late")  # added with the CLI while it runs

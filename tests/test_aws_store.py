@@ -85,7 +85,7 @@ def test_stale_writers_retry_on_fresh_reads_and_nothing_is_lost(aws) -> None:
 
 
 def test_an_unreachable_store_is_unavailable_not_a_conflict() -> None:
-    from nwc_signer.devmint import free_port
+    from nwc_signer.dev.process import free_port
 
     dead = f"http://127.0.0.1:{free_port()}"
     store = S3Store(BUCKET, "k", endpoint_url=dead, region="us-east-1")

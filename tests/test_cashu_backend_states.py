@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nwc_signer.devmint import DevMint
+from nwc_signer.dev.mint import DevMint
 from tests.conftest import JsonWallet, mint_invoice
 
 pytestmark = pytest.mark.mint

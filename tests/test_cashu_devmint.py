@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from nwc_signer import devmint
-from nwc_signer.devmint import DevMint
+from nwc_signer.dev import mint as devmint
+from nwc_signer.dev.mint import DevMint
 
 
 def _alive(pid: int) -> bool:

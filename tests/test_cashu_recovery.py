@@ -166,7 +166,7 @@ def test_unreachable_mint_fails_fast_and_keeps_reservations(
 
 
 def _dead_port() -> int:
-    from nwc_signer.devmint import free_port
+    from nwc_signer.dev.process import free_port
 
     return free_port()
 

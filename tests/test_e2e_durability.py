@@ -14,7 +14,7 @@ import httpx
 import nostr_sdk as ns
 import pytest
 
-from nwc_signer.devrelay import InProcessRelay, NostrRelayProcess
+from nwc_signer.dev.relay import InProcessRelay, NostrRelayProcess
 from tests.conftest import mint_invoice
 from tests.e2e import Listener, connect, metric, register, run, served, start_watcher, wait_for
 from tests.nwc import App, LocalWallet
@@ -87,9 +87,7 @@ def test_watcher_killed_mid_delivery_delivers_after_restart(tmp_path: Path, mint
             watcher.stop()
 
 
-def test_nostr_relay_process_old_requests_are_not_paid_again(
-    tmp_path: Path, mint_url: str
-) -> None:
+def test_nostr_relay_process_old_requests_are_not_paid_again(tmp_path: Path, mint_url: str) -> None:
     wallet = LocalWallet.create(tmp_path / "w", mint_url)
     with NostrRelayProcess(workdir=tmp_path / "relay") as relay, served(wallet) as fn:
         uri = wallet.connection_uri("--relay", relay.url)
@@ -118,8 +116,10 @@ def test_nostr_relay_process_old_requests_are_not_paid_again(
                          "the re-deliveries")  # fmt: skip
             except AssertionError as exc:
                 text = httpx.get(f"{again.url}/metrics").text
-                raise AssertionError(f"{exc}\n{again.log_tail()}\n" + "\n".join(
-                    x for x in text.splitlines() if x.startswith("nwc_"))) from None
+                raise AssertionError(
+                    f"{exc}\n{again.log_tail()}\n"
+                    + "\n".join(x for x in text.splitlines() if x.startswith("nwc_"))
+                ) from None
             assert run(nwc.get_balance()).balance == balance
             listed = run(nwc.list_transactions(ns.ListTransactionsRequest(
                 _from=None, until=None, limit=20, offset=None, unpaid=True,

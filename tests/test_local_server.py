@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from functions.local import server as local_server
-from nwc_signer.devmint import free_port
+from nwc_signer.dev.process import free_port
 from signer_core.protocol.webhook import sign_delivery
 from tests.nwc import App, LocalWallet, remember_secret, run_cli
 

@@ -1,5 +1,6 @@
 """One webhook delivery in a fresh interpreter, as a cold Lambda runs it (`nwc-signer dev
---cold`). Reads {"headers", "body"} JSON on stdin, writes {"status", "headers", "body"}.
+--cold`, nwc_signer/dev/runtimes.py). Reads {"headers", "body"} JSON on stdin, writes
+{"status", "headers", "body"}.
 
 Kept tiny on purpose: it imports only the local function, so its cost is the function's."""
 

@@ -1,21 +1,24 @@
-"""Drive a local wallet folder the way the relay-watcher does, without a relay.
+"""Drive a wallet the way the relay-watcher does, without a relay.
 
-Used by the tests, the benchmarks and local tooling: create a wallet through the real CLI,
-add connections, deliver watcher-signed webhooks to the local function, fund it from the
-(test) mint through make_invoice + a wake-up.
+Create a local wallet folder (create_local_wallet, as the CLI does), add connections,
+deliver watcher-signed webhooks to its function, fund it from the (test) mint through
+make_invoice + a wake-up. `WebhookDriver` holds the round trips; LocalWallet
+(functions.local) and the AWS dev runtime's LambdaWallet (aws.py) only say how a delivery
+reaches their function. `nwc-signer dev --fund` uses it; the tests reach it through
+harness.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from functions.local import LocalFunction
-from nwc_signer.nwc_app import NwcApp
+from nwc_signer.dev.nwc_app import NwcApp
+from nwc_signer.wallet import add_connection_options, connection_from_args, create_local_wallet
 from signer_core.protocol.events import Event
 from signer_core.protocol.webhook import (
     Delivery,
@@ -27,51 +30,13 @@ from signer_core.protocol.webhook import (
 )
 
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    """Run `nwc-signer ARGV` in-process; (exit code, stdout, stderr)."""
-    from nwc_signer.cli import main
+class WebhookDriver:
+    """Signed deliveries and NWC round trips; a subclass says how a delivery is posted."""
 
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
-
-
-@dataclass
-class LocalWallet:
-    path: Path
-    watcher_secret: bytes = field(repr=False)
-    mnemonic: str = field(default="", repr=False)
-
-    @classmethod
-    def create(cls, path: Path, mint_url: str) -> LocalWallet:
-        code, out, err = run_cli(
-            "wallet", "create", "--data-dir", str(path), "--backend", "cashu",
-            "--mint-url", mint_url, "--relay", "ws://127.0.0.1:1",
-        )  # fmt: skip
-        if code != 0:
-            raise RuntimeError(f"wallet create failed: {err.strip()}")
-        phrase = out.split("Recovery phrase")[1].splitlines()[1].strip()
-        watcher = bytes.fromhex((path / "secrets" / "watcher.key").read_text().strip())
-        return cls(path, watcher, phrase)
-
-    def connection_uri(self, *extra: str, name: str = "app") -> str:
-        code, out, err = run_cli(
-            "connection", "add", "--data-dir", str(self.path), "--name", name, "--no-qr", *extra
-        )
-        if code != 0:
-            raise RuntimeError(f"connection add failed: {err.strip()}")
-        return out.strip().splitlines()[-1]
-
-    def add_app(self, *extra: str, name: str = "app", encryption: str | None = "nip44_v2") -> Any:
-        return NwcApp.from_uri(self.connection_uri(*extra, name=name), encryption)
-
-    def function(self) -> LocalFunction:
-        return LocalFunction(self.path)
+    watcher_secret: bytes
 
     def post(self, headers: dict[str, str], body: bytes) -> WebhookResponse:
-        """One signed delivery to this wallet's function, exactly as the watcher sends it."""
-        return self.function().handle(headers, body)
+        raise NotImplementedError
 
     def deliver_body(self, body: bytes, *, now: int | None = None) -> WebhookResponse:
         """Sign raw body bytes (the tests' hand-made and malformed bodies) and deliver them."""
@@ -125,3 +90,35 @@ class LocalWallet:
                 raise RuntimeError(f"wake: HTTP {woke.status} {woke.message}")
             events.extend(woke.events)
         return events
+
+
+@dataclass
+class LocalWallet(WebhookDriver):
+    """A wallet folder served by functions.local, in this process."""
+
+    path: Path
+    watcher_secret: bytes = field(repr=False)
+    mnemonic: str = field(default="", repr=False)
+
+    @classmethod
+    def create(cls, path: Path, mint_url: str) -> LocalWallet:
+        made = create_local_wallet(path, backend="cashu", mint_url=mint_url,
+                                   relays=["ws://127.0.0.1:1"])  # fmt: skip
+        assert made.watcher_secret is not None  # no outside watcher named
+        return cls(path, made.watcher_secret, made.mnemonic)
+
+    def connection_uri(self, *extra: str, name: str = "app") -> str:
+        """Add a connection; `extra` are `connection add` options (e.g. "--relay", URL)."""
+        parser = argparse.ArgumentParser(prog="connection add", exit_on_error=False)
+        add_connection_options(parser)
+        return connection_from_args(self.path, name, parser.parse_args(list(extra))).uri
+
+    def add_app(self, *extra: str, name: str = "app", encryption: str | None = "nip44_v2") -> Any:
+        return NwcApp.from_uri(self.connection_uri(*extra, name=name), encryption)
+
+    def function(self) -> LocalFunction:
+        return LocalFunction(self.path)
+
+    def post(self, headers: dict[str, str], body: bytes) -> WebhookResponse:
+        """One signed delivery to this wallet's function, exactly as the watcher sends it."""
+        return self.function().handle(headers, body)

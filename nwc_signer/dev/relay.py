@@ -6,10 +6,10 @@
   events too, so old requests come back on every re-subscribe). It lives in its own virtual
   environment (``<repo>/.venv-relay`` or ``$NWC_RELAY_VENV``), installed on first use from the
   pinned, hashed ``relay-requirements.lock`` beside this file, exactly as the test mint is
-  (``devmint.ensure_installed``). ``max_event_size`` is raised to 65536 (its default, 4096,
-  refuses ordinary NIP-44 payloads).
+  (``nwc_signer.dev.mint.ensure_installed``). ``max_event_size`` is raised to 65536 (its
+  default, 4096, refuses ordinary NIP-44 payloads).
 
-``python -m nwc_signer.devrelay [--port N]`` runs the nostr-relay process in the foreground;
+``python -m nwc_signer.dev.relay [--port N]`` runs the nostr-relay process in the foreground;
 ``--install`` only installs it; ``--relock`` re-resolves the lock file (needs uv).
 """
 
@@ -20,18 +20,15 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from nwc_signer.devmint import REPO_ROOT, ensure_installed, free_port, relock, wait_until_stopped
+from nwc_signer.dev.mint import ensure_installed, relock
+from nwc_signer.dev.process import REPO_ROOT, Supervisor, free_port, port_probe
 
 RELAY_REQUIREMENTS = ("nostr-relay==1.14",)
 LOCK_FILE = Path(__file__).with_name("relay-requirements.lock")
@@ -69,18 +66,6 @@ def venv_dir() -> Path:
 
 def install() -> Path:
     return ensure_installed(venv_dir(), LOCK_FILE, exe="nostr-relay", what="test relay")
-
-
-def _wait_port(port: int, deadline: float, alive: Callable[[], bool]) -> None:
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError("the relay exited during start-up")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"no relay listening on 127.0.0.1:{port}")
 
 
 class InProcessRelay:
@@ -137,7 +122,7 @@ class InProcessRelay:
 
 
 class NostrRelayProcess:
-    """PyPI nostr-relay as a subprocess group (gunicorn master + worker)."""
+    """PyPI nostr-relay as a supervised process group (gunicorn master + worker)."""
 
     def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
         self.port = port or free_port()
@@ -145,58 +130,35 @@ class NostrRelayProcess:
         self._own = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="nwc-devrelay-"))
         self.log_path = self.workdir / "relay.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self._child: Supervisor | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self._child.proc if self._child is not None else None
 
     def start(self) -> NostrRelayProcess:
         exe = install()
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "config.yaml"
         config.write_text(CONFIG.format(db=self.workdir / "nostr.sqlite3", port=self.port))
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [str(exe), "-c", str(config), "serve"],
-                cwd=self.workdir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group: stop() ends master and worker
-            )
-        try:
-            proc = self.proc
-            _wait_port(self.port, time.monotonic() + START_TIMEOUT, lambda: proc.poll() is None)
-        except BaseException as exc:
-            self.stop()
-            raise RuntimeError(f"nostr-relay did not start: {exc}\n{self.log_tail()}") from exc
+        child = Supervisor("nostr-relay", [str(exe), "-c", str(config), "serve"],
+                           ready=port_probe(self.port), log_path=self.log_path,
+                           cwd=self.workdir, start_timeout=START_TIMEOUT)  # fmt: skip
+        child.start()
+        self._child = child
         return self
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no relay log)"
+        return self._child.log_tail(lines) if self._child is not None else "(not running)"
 
     def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        # the worker may outlive the master for a moment; the group id is the master's pid
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop()
+
+    def wait(self) -> None:
+        if self._child is not None:
+            self._child.wait()
 
     def cleanup(self) -> None:
         self.stop()
@@ -213,13 +175,13 @@ class NostrRelayProcess:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nwc_signer.devrelay", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m nwc_signer.dev.relay", description=__doc__)
     parser.add_argument("--port", type=int, default=7447)
     parser.add_argument("--install", action="store_true", help="only install nostr-relay")
     parser.add_argument("--relock", action="store_true", help="re-resolve the lock file")
     args = parser.parse_args(argv)
     if args.relock:
-        relock(LOCK_FILE, RELAY_REQUIREMENTS, "nwc_signer.devrelay")
+        relock(LOCK_FILE, RELAY_REQUIREMENTS, "nwc_signer.dev.relay")
         return 0
     if args.install:
         install()
@@ -227,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     with NostrRelayProcess(port=args.port) as relay:
         print(f"devrelay: nostr-relay at {relay.url} (log {relay.log_path}); Ctrl-C stops it",
               file=sys.stderr)  # fmt: skip
-        wait_until_stopped(lambda: relay.proc)
+        relay.wait()
     return 0
 
 

@@ -13,8 +13,8 @@ block ends::
     with DevMint() as mint:
         print(mint.url)
 
-From the shell: ``python -m nwc_signer.devmint [--port N] [--input-fee-ppk N]`` runs one in
-the foreground; ``python -m nwc_signer.devmint --install`` only installs it;
+From the shell: ``python -m nwc_signer.dev.mint [--port N] [--input-fee-ppk N]`` runs one in
+the foreground; ``python -m nwc_signer.dev.mint --install`` only installs it;
 ``--relock`` re-resolves the lock file (needs uv).
 
 Fake backend behaviour (nutshell 0.20.2 ``FakeWallet``), as configured here by default:
@@ -30,24 +30,23 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+import httpx
+
+from nwc_signer.dev.process import REPO_ROOT, Supervisor, free_port, http_probe
+
 MINT_REQUIREMENTS = ("cashu==0.20.2", "marshmallow<4", "limits<5")
 LOCK_FILE = Path(__file__).with_name("mint-requirements.lock")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VENV = REPO_ROOT / ".venv-mint"
 STAMP_NAME = ".nwc-mint-stamp"
 START_TIMEOUT = 60.0
@@ -99,7 +98,7 @@ def ensure_installed(
 ) -> Path:
     """Create a tool's virtualenv and install its pinned lock into it (first run only).
 
-    Returns the path of the ``exe`` executable (the mint's, or devrelay's nostr-relay)."""
+    Returns the path of the ``exe`` executable (the mint's, or relay.py's nostr-relay)."""
     venv = venv or venv_dir()
     stamp = venv / STAMP_NAME
     want = _stamp_value(lock)
@@ -155,7 +154,7 @@ def _run(cmd: list[str]) -> None:
 def relock(
     lock: Path = LOCK_FILE,
     requirements: tuple[str, ...] = MINT_REQUIREMENTS,
-    module: str = "nwc_signer.devmint",
+    module: str = "nwc_signer.dev.mint",
 ) -> None:
     """Re-resolve a lock file from its requirements (python 3.11, with hashes)."""
     uv = _find_uv()
@@ -188,33 +187,6 @@ def relock(
     lock.write_text(header + body)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_stopped(current: Callable[[], subprocess.Popen[bytes] | None]) -> None:
-    """Block while a foreground dev process runs; Ctrl-C returns (the caller cleans up)."""
-    try:
-        while (proc := current()) is not None and proc.poll() is None:
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-
-
-def stop_process(proc: subprocess.Popen[bytes] | None, grace: float = 10) -> None:
-    """Terminate a child, give it `grace` seconds, then kill it; no zombie left behind."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 class DevMint:
     """A nutshell mint subprocess; use as a context manager (or call start/stop)."""
 
@@ -238,7 +210,11 @@ class DevMint:
         self.private_key = private_key or secrets.token_hex(32)
         self.start_timeout = start_timeout
         self.log_path = self.workdir / "mint.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self._child: Supervisor | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self._child.proc if self._child is not None else None
 
     def environment(self) -> dict[str, str]:
         home = self.workdir / "home"
@@ -264,56 +240,31 @@ class DevMint:
             raise RuntimeError("mint already running")
         mint_exe = ensure_installed()
         (self.workdir / "db").mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
-        try:
-            self.proc = subprocess.Popen(
-                [str(mint_exe)],
-                cwd=self.workdir,
-                env=self.environment(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        finally:
-            log.close()
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        ready = http_probe(f"{self.url}/v1/info", _answers_info)
+        child = Supervisor("test mint", [str(mint_exe)], ready=ready, log_path=self.log_path,
+                           env=self.environment(), cwd=self.workdir,
+                           start_timeout=self.start_timeout)  # fmt: skip
+        child.start()  # on failure it has already stopped the process
+        self._child = child
         return self
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        assert self.proc is not None
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"the test mint exited with code {self.proc.returncode}:\n{self.log_tail()}"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.url}/v1/info", timeout=2) as res:  # noqa: S310
-                    if res.status == 200 and json.loads(res.read()).get("version"):
-                        return
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the test mint did not answer on {self.url} within {self.start_timeout:.0f} s:"
-                    f"\n{self.log_tail()}"
-                )
-            time.sleep(0.1)
-
     def log_tail(self, lines: int = 30) -> str:
+        if self._child is not None:
+            return self._child.log_tail(lines)
         try:
-            text = self.log_path.read_text(errors="replace")
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no mint log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        stop_process(proc)
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop()
+
+    def wait(self) -> None:
+        """Block while the mint runs (the foreground main); Ctrl-C returns."""
+        if self._child is not None:
+            self._child.wait()
 
     def restart(self, env: Mapping[str, str] | None = None) -> DevMint:
         """Stop and start again on the same port, database and key (e.g. new fake settings)."""
@@ -339,9 +290,16 @@ class DevMint:
         self.cleanup()
 
 
+def _answers_info(res: httpx.Response) -> bool:
+    try:
+        return res.status_code == 200 and bool(res.json().get("version"))
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m nwc_signer.devmint",
+        prog="python -m nwc_signer.dev.mint",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -358,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     with DevMint(port=args.port, input_fee_ppk=args.input_fee_ppk) as mint:
         _say(f"mint running at {mint.url} (log: {mint.log_path}); Ctrl-C stops it")
-        wait_until_stopped(lambda: mint.proc)
+        mint.wait()
     return 0
 
 

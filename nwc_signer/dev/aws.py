@@ -1,6 +1,8 @@
 """The AWS side of a local stack: moto_server on loopback, the stack's resources provisioned
 in it (state bucket, idempotency table, root secret), and the real Lambda handler behind
 the Function-URL emulator. `nwc-signer dev --runtime lambda` and the tests use it.
+A wallet is always created in a local folder (nwc_signer.wallet.create_local_wallet) and
+the stack's bucket is seeded from it, in dev and in the tests alike.
 
 In dev the wallet folder (`--data-dir`) stays the place the CLI administers: the function's
 bucket is seeded from it, a newer local blob (a connection added with the CLI) is pushed
@@ -12,18 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from functions.aws_lambda.runtime import quiet_botocore
+from nwc_signer.dev.driver import WebhookDriver
+from nwc_signer.dev.process import Supervisor, free_port, http_probe
 
 quiet_botocore()  # provisioning sends the root secret (CreateSecret)
 
@@ -34,34 +34,17 @@ _FAKE_KEYS = {k.lower(): v for k, v in FAKE_CREDENTIALS.items()}  # moto accepts
 
 @contextlib.contextmanager
 def moto_server(port: int | None = None) -> Iterator[str]:
-    """A moto_server subprocess on 127.0.0.1; yields its endpoint URL."""
-    from nwc_signer.devmint import free_port
+    """A supervised moto_server on 127.0.0.1; yields its endpoint URL once it answers."""
+    import tempfile
 
     port = port or free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.05)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with tempfile.TemporaryDirectory(prefix="nwc-moto-") as tmp:
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        child = Supervisor("moto_server", argv, ready=http_probe(f"{url}/moto-api/"),
+                           log_path=Path(tmp) / "moto.log", start_timeout=30)  # fmt: skip
+        with child:
+            yield url
 
 
 @dataclass
@@ -232,10 +215,9 @@ def lambda_function(data_dir: Path, port: int, host: str = "127.0.0.1") -> Itera
                     os.environ[key] = value
 
 
-class LambdaWallet:
+class LambdaWallet(WebhookDriver):
     """A wallet in a (moto) stack, driven through the real Lambda handler the way the
-    watcher drives a Function URL: a signed webhook, as a payload-2.0 event. Same call /
-    fund / wake helpers as `nwc_signer.harness.LocalWallet` (it borrows them)."""
+    watcher drives a Function URL: a signed webhook, as a payload-2.0 event."""
 
     def __init__(self, stack: Stack, watcher_secret: bytes, mnemonic: str = "") -> None:
         self.stack = stack
@@ -243,19 +225,22 @@ class LambdaWallet:
         self.mnemonic = mnemonic
 
     @classmethod
-    def create(cls, endpoint_url: str, mint_url: str) -> LambdaWallet:
-        from signer_core.crypto.secp import generate_private_key, xonly_pubkey
+    def create(cls, endpoint_url: str, mint_url: str, data_dir: Path | None = None) -> LambdaWallet:
+        """A cashu wallet made by create_local_wallet (in `data_dir`, or a private temporary
+        folder) and seeded into a new stack, as `nwc-signer dev --runtime lambda` does."""
+        import tempfile
 
-        watcher = generate_private_key()
-        stack = provision(
-            endpoint_url,
-            wallet_id=os.urandom(8).hex(),
-            watcher_pubkey=xonly_pubkey(watcher).hex(),
-            root_secret_hex=None,
-        )
-        wallet = cls(stack, watcher)
-        wallet.mnemonic = wallet.admin().create("cashu", mint_url)
-        return wallet
+        from nwc_signer.wallet import create_local_wallet
+
+        with contextlib.ExitStack() as scratch:
+            if data_dir is None:
+                data_dir = Path(scratch.enter_context(tempfile.TemporaryDirectory())) / "w"
+            made = create_local_wallet(data_dir, backend="cashu", mint_url=mint_url,
+                                       relays=["ws://127.0.0.1:1"])  # fmt: skip
+            assert made.watcher_secret is not None  # no outside watcher named
+            stack = stack_for_folder(data_dir, endpoint_url)
+            FolderMirror(data_dir, stack).push()
+        return cls(stack, made.watcher_secret, made.mnemonic)
 
     def admin(self) -> Any:
         from functions.aws_lambda.admin import AwsWallet
@@ -267,7 +252,7 @@ class LambdaWallet:
         return str(sm.get_secret_value(SecretId=self.stack.env["ROOT_SECRET_ID"])["SecretString"])
 
     def add_app(self, name: str = "app", encryption: str | None = "nip44_v2", **opts: Any) -> Any:
-        from nwc_signer.nwc_app import NwcApp
+        from nwc_signer.dev.nwc_app import NwcApp
 
         uri = self.admin().add_connection(name, ["ws://127.0.0.1:1"], **opts)
         return NwcApp.from_uri(uri, encryption)
@@ -290,17 +275,6 @@ class LambdaWallet:
             self.invoke(function_url_event("POST", "/", "", h, body))
         )
         return parse_response(status, out_headers, out)
-
-    from nwc_signer.harness import LocalWallet as _L
-
-    deliver_body = _L.deliver_body
-    send = _L.send
-    deliver = _L.deliver
-    wake = _L.wake
-    call = _L.call
-    invoice = _L.invoice
-    fund = _L.fund
-    del _L
 
 
 class _EndpointSession:
@@ -332,20 +306,20 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def lambda_runtime(data_dir: Path, port: int, cold: bool = False) -> Iterator[str]:
-    """`nwc-signer dev --runtime lambda` (nwc_signer.dev.FUNCTION_RUNTIMES): serves the real
+    """`nwc-signer dev --runtime lambda` (nwc_signer.dev.runtimes): serves the real
     handler on 127.0.0.1:port in a thread; yields the URL the watcher posts to. `cold`
     rebuilds the handler's runtime (clients, secret) for every request."""
     with lambda_function(data_dir, port) as server:
         if cold:
             from functions.aws_lambda import handler as lambda_handler
 
-            inner = server.RequestHandlerClass._invoke  # type: ignore[attr-defined]
+            inner = server.RequestHandlerClass._invoke
 
             def cold_invoke(self: Any, method: str) -> None:
                 lambda_handler.reset()
                 inner(self, method)
 
-            server.RequestHandlerClass._invoke = cold_invoke  # type: ignore[attr-defined]
+            server.RequestHandlerClass._invoke = cold_invoke
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
