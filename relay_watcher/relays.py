@@ -54,6 +54,7 @@ class RelayPool:
         self.publisher = ns.ClientBuilder().build()
         self.relays: set[str] = set()
         self.subs: dict[str, list[str]] = {}  # relay -> subscription ids in use
+        self._generation = 0  # makes every plan's subscription ids new
         self.plans: dict[str, list[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
 
@@ -86,23 +87,31 @@ class RelayPool:
             self.plans.pop(url, None)
 
     async def subscribe(self, url: str, filters: list[dict[str, Any]]) -> None:
-        """(Re-)subscribe one relay; the same ids are reused, which replaces a REQ in place."""
+        """(Re-)subscribe one relay: the new plan's REQs go out under fresh ids, then the old
+        ones are closed, so there is no gap. (nostr-sdk refuses a REQ under an id it already
+        holds — "subscription ID already exists" — and says so only in the output.)"""
         if self.plans.get(url) == filters:
             return
+        self._generation += 1
         old = self.subs.get(url, [])
-        ids = []
+        ids: list[str] = []
         for i, flt in enumerate(filters):
-            sub_id = f"nwc-{abs(hash(url)) % 10**8}-{i}"
+            sub_id = f"nwc-{abs(hash(url)) % 10**8}-{self._generation}-{i}"
             try:
                 nfilter = ns.Filter.from_json(json.dumps(flt))
                 target = ns.ReqTarget.single(ns.RelayUrl.parse(url), [nfilter])
-                await self.client.subscribe(target, sub_id)
+                output = await self.client.subscribe(target, sub_id)
+                refused = list(output.failed.values()) if output is not None else []
             except Exception as exc:
-                log.warning("subscribing on %s failed (will retry): %s", url, exc)
+                refused = [str(exc)]
+            if refused:
+                log.warning("subscribing on %s failed (will retry): %s", url, refused[0])
+                for made in ids:  # keep the old plan whole rather than half of the new one
+                    await self._unsub(made)
                 self.plans.pop(url, None)
                 return
             ids.append(sub_id)
-        for sub_id in old[len(ids) :]:
+        for sub_id in old:
             await self._unsub(sub_id)
         self.subs[url] = ids
         self.plans[url] = filters

@@ -187,11 +187,6 @@ def test_dev_prints_the_uri_only_once_an_app_is_served(
         assert dev.proc.poll() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="relay_watcher/relays.py RelayPool.subscribe re-sends a REQ under the same id; "
-    "nostr-sdk 0.45 refuses it ('subscription ID already exists') and the refusal is ignored",
-)
 def test_a_wallet_registered_after_the_watcher_subscribed_is_served(
     tmp_path: Path, mint_url: str
 ) -> None:
