@@ -32,6 +32,20 @@ from signer_core.vault.sealed import Unauthorized
 
 log = logging.getLogger("nwc_signer.request")
 
+# Refusals of a ledgered request that a later try could turn into a payment or an invoice
+# (the balance or the budget may change): stored, so a re-delivered refused payment can never
+# pay later. Input errors are not stored: the same input gets the same error again, and
+# recording them would make every malformed request a write.
+STICKY_ERRORS = frozenset(
+    {
+        ErrorCode.INSUFFICIENT_BALANCE,
+        ErrorCode.QUOTA_EXCEEDED,
+        ErrorCode.RESTRICTED,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.PAYMENT_FAILED,
+    }
+)
+
 
 def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
     session = deps.read_session()
@@ -85,16 +99,20 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
     )
     wake_at = sync_wallet(wallet, ctx.notifications, session.commit)
 
+    refusal: NwcError | None = None
     try:
         response = reply(method, result=_run(ctx, method, params, entry))
     except NwcError as exc:
+        refusal = exc
         response = reply(method, error=exc)
     except PaymentPending:
         session.commit_if_changed()
         retry = deps.config.pending_retry_s
         raise Reject(409, "payment in flight; retry soon", retry_after=retry) from None
 
-    if method in methods.LEDGERED or entry is not None:
+    claimed = ctx.entry.request_id in state.ledger  # the method claimed it: money may move
+    sticky = method in methods.LEDGERED and (refusal is None or refusal.code in STICKY_ERRORS)
+    if entry is not None or claimed or sticky:
         record_done(state, ctx.entry, response, now)
     prune_ledger(state, now, deps.config.ledger_retention_s)
     events = [response, *fan_out(session, state, ctx.notifications, now)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nwc_signer.devmint import DevMint
+from nwc_signer.dev.mint import DevMint
 from signer_core.protocol.webhook import request_delivery, sign_delivery, signed_delivery
 from signer_core.session import StateSession
 from tests.nwc import App, LocalWallet
@@ -192,3 +192,36 @@ def test_a_real_rollback_is_still_refused(wallet: LocalWallet, app: App) -> None
     response = wallet.deliver(app.request("get_balance"))
     assert response.status == 500
     assert "high-water" in response.message or "rolled back" in response.message
+
+
+@pytest.mark.parametrize(
+    ("method", "params"),
+    [
+        ("pay_invoice", {"invoice": "lnbc1garbage"}),
+        ("pay_invoice", {"invoice": 42}),
+        ("pay_invoice", {}),
+        ("make_invoice", {"amount": "lots"}),
+        ("make_invoice", {"amount": -5}),
+    ],
+)
+def test_malformed_paying_requests_write_nothing(
+    wallet: LocalWallet, app: App, method: str, params: dict[str, object]
+) -> None:
+    before = sealed(wallet)
+    out = wallet.call(app, method, params)
+    assert out["error"] is not None
+    assert sealed(wallet) == before, "an input error was recorded in the ledger (a write)"
+
+
+def test_a_refused_payment_stays_refused_when_delivered_again(
+    wallet: LocalWallet, app: App, mint_url: str
+) -> None:
+    from tests.conftest import mint_invoice
+
+    event = app.request("pay_invoice", {"invoice": mint_invoice(mint_url, 50)})
+    first = wallet.deliver(event)
+    assert app.read(first.events[0])["error"]["code"] == "INSUFFICIENT_BALANCE"
+    wallet.fund(app, 100)  # now it could pay: a re-delivery must not
+    again = wallet.deliver(event)
+    assert again.events[0]["id"] == first.events[0]["id"]
+    assert wallet.call(app, "get_balance")["result"]["balance"] == 100_000

@@ -38,7 +38,7 @@ class LambdaTarget:
 @contextmanager
 def open_target(workdir: Path, mint_url: str) -> Iterator[LambdaTarget]:
     from functions.aws_lambda import handler
-    from nwc_signer import devaws
+    from nwc_signer.dev import aws as devaws
 
     with devaws.moto_server() as endpoint:
         wallet = devaws.LambdaWallet.create(endpoint, mint_url)
