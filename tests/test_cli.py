@@ -126,13 +126,7 @@ def _command_tree(top: str) -> list[tuple[str, argparse.Action]]:
         "connection",
         "function",
         "dev",
-        pytest.param(
-            "deploy",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="deploy/aws/cli.py (not this suite's owner) has options without help",
-            ),
-        ),
+        "deploy",
     ],
 )
 def test_every_option_says_what_it_does_and_its_default(top: str) -> None:

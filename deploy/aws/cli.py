@@ -13,17 +13,44 @@ def add_parser(top: Any) -> None:
         dest="target", required=True
     )
     aws = dep.add_parser("aws", help="AWS Lambda (SAM template, CloudFormation)")
-    aws.add_argument("action", choices=["bundle", "link", "stack"], help="what to do")
-    aws.add_argument("--region", default="us-east-1")
-    aws.add_argument("--stack", default="nwc-signer")
+    aws.add_argument(
+        "action",
+        choices=["bundle", "link", "stack"],
+        help="bundle: build the arm64 bundle and report its size; link: print a CloudFormation "
+        "quick-create link; stack: bundle, upload, deploy, create the wallet and register it",
+    )
+    aws.add_argument("--region", default="us-east-1", help="AWS region (default: %(default)s)")
+    aws.add_argument(
+        "--stack", default="nwc-signer", help="CloudFormation stack name (default: %(default)s)"
+    )
     aws.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
-    aws.add_argument("--out", default="build/aws", help="bundle folder")
-    aws.add_argument("--watcher-pubkey", default="")
-    aws.add_argument("--watcher-url", default="")
-    aws.add_argument("--relays", default="wss://relay.getalby.com/v1")
-    aws.add_argument("--backend", default="cashu", choices=["cashu", "spark"])
-    aws.add_argument("--mint-url", default="")
-    aws.add_argument("--artifact-bucket", help="your bucket for the bundle (stack action)")
+    aws.add_argument(
+        "--out", default="build/aws", help="folder the bundle is built in (default: %(default)s)"
+    )
+    aws.add_argument(
+        "--watcher-pubkey",
+        default="",
+        help="the relay-watcher's x-only public key, 64 hex (required for link and stack)",
+    )
+    aws.add_argument(
+        "--watcher-url",
+        default="",
+        help="the watcher's base URL to register the wallet with (stack; empty: do not register)",
+    )
+    aws.add_argument(
+        "--relays",
+        default="wss://relay.getalby.com/v1",
+        help="comma-separated relays for the NWC connections (default: %(default)s)",
+    )
+    aws.add_argument(
+        "--backend",
+        default="cashu",
+        choices=["cashu", "spark"],
+        help="wallet backend (default: %(default)s)",
+    )
+    aws.add_argument(
+        "--mint-url", default="", help="the Cashu mint's URL (required with --backend cashu)"
+    )
     aws.set_defaults(func=run)
 
 
