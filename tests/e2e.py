@@ -53,12 +53,17 @@ def served(wallet: LocalWallet, cold: bool = False, runtime: str = "local") -> I
         yield url
 
 
-def metric(watcher: WatcherProcess, name: str) -> float:
-    """Sum of one Prometheus metric's samples (all labels) on a running watcher."""
+def metric(watcher: WatcherProcess, name: str, **labels: str) -> float:
+    """Sum of one Prometheus metric's samples on a running watcher: all of them, or those
+    carrying every given label (`kind="request"` leaves out the scheduled wake-ups)."""
     text = httpx.get(f"{watcher.url}/metrics", timeout=5).text
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
     total = 0.0
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
+        if not (line.startswith(name + " ") or line.startswith(name + "{")):
+            continue
+        found = line.split("{", 1)[1].split("}", 1)[0].split(",") if "{" in line else []
+        if all(label in found for label in wanted):
             total += float(line.rsplit(" ", 1)[1])
     return total
 

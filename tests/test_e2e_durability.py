@@ -112,7 +112,7 @@ def test_nostr_relay_process_old_requests_are_not_paid_again(tmp_path: Path, min
                      "the old requests to come back")  # fmt: skip
             try:
                 wait_for(lambda: metric(again, "nwc_watcher_queue_depth") == 0
-                         and metric(again, "nwc_watcher_deliveries_total") >= 2, 30,
+                         and metric(again, "nwc_watcher_deliveries_total", kind="request") >= 2, 30,
                          "the re-deliveries")  # fmt: skip
             except AssertionError as exc:
                 text = httpx.get(f"{again.url}/metrics").text
