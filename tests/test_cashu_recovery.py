@@ -81,7 +81,7 @@ def test_crash_after_the_melt_was_sent(mint_url: str, external_invoice) -> None:
     truth = w.balance()
     w.state = durable  # ... and the function dies before writing the state
 
-    assert w.balance() == 28  # stale view: reserved inputs not yet spent
+    assert w.balance() == 18  # stale view: the swap's reserved 32 sat input not yet spent
     again = w.call("reconcile_payment", prepared)
     assert again is not None and again.status == "settled"
     assert again.preimage == outcome.preimage and again.fees_paid_msat == outcome.fees_paid_msat
@@ -218,20 +218,19 @@ def test_stale_state_after_a_lost_payment_heals(mint_url: str, external_invoice)
     assert w.balance() == truth - 61
 
 
-def test_swap_with_a_lost_answer_is_settled_by_sync(mint_url: str, external_invoice) -> None:
+def test_a_swap_that_never_reached_the_mint_is_sent_again(mint_url: str, external_invoice) -> None:
+    """send's swap could not connect: pending, nothing released; the resume path finds the
+    swap never happened (inputs unspent, its counters unsigned) and sends it again."""
     w = JsonWallet(mint_url)
     w.fund(100)
-    w.transport = FlakyTransport("/v1/swap")
-    with pytest.raises(NwcError) as err:
-        w.prepare(external_invoice(10))
-    assert err.value.code == ErrorCode.OTHER and "no answer from mint" in err.value.message
-    assert w.data["pending_outputs"] and w.call("needs_sync")
-    assert w.balance() == 36  # the swapped 64 sat proof stays reserved until we know
+    prepared = w.prepare(external_invoice(10))
+    w.transport = FlakyTransport("/v1/swap", when="before")
+    outcome = w.call("send_payment", prepared)
+    assert outcome.status == "pending" and w.transport.hits == 1
+    assert w.balance() == 36  # the 64 sat proof stays reserved until we know
     w.transport = None
-    w.call("sync")
-    assert w.balance() == 100 and not w.data["pending_outputs"]
-    assert not any(p.get("reserved") for p in w.data["proofs"])
-    _, outcome = w.pay(external_invoice(10))
+    assert w.call("reconcile_payment", prepared) is None
+    outcome = w.call("send_payment", prepared)
     assert outcome.status == "settled" and w.balance() == 89
 
 

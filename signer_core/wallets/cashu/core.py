@@ -1,12 +1,13 @@
-"""The wallet's engine: keysets, deterministic outputs, signatures to proofs, swaps, healing.
+"""The wallet's engine: keysets, deterministic outputs, signatures to proofs, healing.
 
 Money-safety rules kept here:
 
 - NUT-13 counters are taken (advanced in the state) *before* a request that uses them, so
   a retry after a crash never reuses a secret, and a lost answer can be fetched again with
   NUT-09 restore over the same counter range.
-- A swap whose outcome is unknown leaves its inputs reserved and its counter range in
-  ``pending_outputs``; ``heal()`` later asks the mint (checkstate + restore) what happened.
+- A payment's swap is planned in its claim and done after it (swap.py): its inputs stay
+  reserved and its outputs held back from heal until the payment knows it went through.
+  ``pending_outputs`` (ranges whose result is unknown) is still healed for older states.
 - Every signature is checked: keyset and amount must match the output, DLEQ (NUT-12) must
   verify when the mint sends one (nutshell always does).
 """
@@ -24,12 +25,9 @@ from signer_core.wallets.base import WalletEnv
 from signer_core.wallets.cashu import dhke
 from signer_core.wallets.cashu.amounts import input_fee
 from signer_core.wallets.cashu.client import (
-    CODE_OUTPUTS_SIGNED,
-    CODE_PROOFS_SPENT,
     CashuMintError,
     CashuProtocolError,
     MintClient,
-    MintUnreachable,
 )
 from signer_core.wallets.cashu.nut13 import SecretDeriver
 from signer_core.wallets.cashu.state import Proof, State
@@ -278,47 +276,28 @@ class CashuCore:
         return proofs, last
 
     def keep_unspent(self, proofs: list[Proof]) -> int:
-        """Add the proofs the mint reports UNSPENT; returns the amount added."""
+        """Add the proofs the mint reports UNSPENT; returns the amount added. Outputs of a
+        payment's swap not yet known done are the payment's (swap.py), not free money."""
+        held = self._planned_swap_secrets()
+        proofs = [p for p in proofs if p["secret"] not in held]
         if not proofs:
             return 0
         states = self.proof_states(proofs)
         return self.state.add_proofs(p for p in proofs if states[p["secret"]] == "UNSPENT")
 
-    # --- swap (NUT-03) ------------------------------------------------------------------
-
-    def swap(self, inputs: list[Proof], send: list[int], keep: list[int]) -> list[Proof]:
-        """Swap our own ``inputs`` for fresh proofs of ``send`` + ``keep`` amounts; returns the
-        ``send`` proofs (the rest are added to the wallet unreserved, as are the send ones)."""
-        keyset_id = self.active_keyset()
-        amounts = send + keep
-        start = self.state.take_counters(keyset_id, len(amounts))
-        ref = f"swap:{keyset_id[:16]}:{start}"
-        entry = {"keyset_id": keyset_id, "start": start, "count": len(amounts), "ref": ref}
-        self.state.pending_outputs.append(entry)
-        self.state.reserve([p["secret"] for p in inputs], ref)
-        outputs = self.make_outputs(keyset_id, amounts, start)
-        try:
-            signatures = self.client.swap(self.wire(inputs), [o.blinded() for o in outputs])
-        except CashuMintError as exc:
-            self._drop_entry(entry)
-            self.state.release(ref)
-            if exc.code in (CODE_PROOFS_SPENT, CODE_OUTPUTS_SIGNED):
-                self.heal()  # our state is stale: a lost write after an earlier operation
-            raise
-        except MintUnreachable as exc:
-            if not exc.maybe_received:
-                self._drop_entry(entry)
-                self.state.release(ref)
-            raise  # maybe done at the mint: inputs stay reserved, heal() settles it
-        new = self.to_proofs(outputs, signatures)
-        self.state.remove_proofs(p["secret"] for p in inputs)
-        self.state.add_proofs(new)
-        self._drop_entry(entry)
-        return new[: len(send)]
-
     def _drop_entry(self, entry: dict[str, Any]) -> None:
         if entry in self.state.pending_outputs:
             self.state.pending_outputs.remove(entry)
+
+    def _planned_swap_secrets(self) -> set[str]:
+        held: set[str] = set()
+        for payment in self.state.payments.values():
+            plan = payment.get("swap")
+            if not plan or plan.get("done"):
+                continue
+            for i in range(len(plan["send"]) + len(plan["keep"])):
+                held.add(self.deriver.derive(plan["keyset_id"], plan["start"] + i)[0])
+        return held
 
     # --- healing after lost answers -----------------------------------------------------
 

@@ -2,14 +2,17 @@
 
 The life of a payment, keyed by its melt quote id (``PreparedPayment.reference``):
 
-1. ``prepare`` (prepare.py): quote, select inputs (swapping first when no exact selection
-   exists), reserve them, take counters for the blank change outputs. State "prepared".
-2. ``send``: state "sent" *before* the POST. PAID -> settle; mint error -> ask the quote
-   state before concluding; no answer -> "pending", nothing released.
-3. ``reconcile`` (after a crash or a duplicate): heal first (drop proofs the mint saw
-   spent, restore outputs a lost write forgot), then ask the quote state; PAID -> settle
-   once (``payments_done`` makes it idempotent), UNPAID with unspent inputs -> None (never
-   went through, safe to send).
+1. ``prepare`` (prepare.py): quote, select inputs (planning a swap when no exact selection
+   exists), reserve them and the counters of the swap's and the change's outputs; reads
+   only from the mint. State "prepared"; the pipeline then writes its claim.
+2. ``send``: state "sent" *before* any POST; the planned swap (swap.py), then the melt.
+   PAID -> settle; mint error -> ask the mint (swap: restore + checkstate; melt: the quote
+   state) before concluding; no answer -> "pending", nothing released.
+3. ``reconcile`` (after a crash or a duplicate): ask the quote state; once it is decided,
+   finish the swap from its planned outputs (a swap done whose answer or state write was
+   lost), heal (drop proofs the mint saw spent, restore outputs a lost write forgot); PAID
+   -> settle once (``payments_done`` makes it idempotent), UNPAID with unspent inputs ->
+   None (never went through, safe to send).
 
 The fee settled is exact: inputs minus amount minus the change the mint signed.
 4. ``cancel``: release the inputs of a payment that was never sent.
@@ -22,6 +25,7 @@ from typing import Any
 
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.wallets.base import PaymentOutcome, PreparedPayment
+from signer_core.wallets.cashu import swap
 from signer_core.wallets.cashu.client import (
     CODE_OUTPUTS_SIGNED,
     CashuError,
@@ -75,6 +79,11 @@ def send(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome:
     if {x["secret"] for x in proofs} != set(p["proofs"]):
         raise NwcError(ErrorCode.INTERNAL, "the reserved inputs of this payment are missing")
     p["state"], p["sent_at"] = "sent", core.env.now
+    if swap.unfinished(p):
+        failed = _swap(core, ref, p)
+        if failed is not None:
+            return failed
+        proofs = core.state.reserved_by(ref)
     for attempt in range(2):
         blank = p["blank"]
         outputs = core.make_outputs(blank["keyset_id"], [1] * blank["count"], blank["start"])
@@ -94,6 +103,49 @@ def send(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome:
             return _after_error(core, ref, p, exc)
         return _apply(core, ref, p, res)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _swap(core: CashuCore, ref: str, p: dict[str, Any]) -> PaymentOutcome | None:
+    """Run the swap the claim planned; None once its outputs are ours (the melt follows).
+
+    A refusal or a lost answer is judged by what the mint holds (swap.finish): the swap
+    done by an earlier or concurrent run of this claim, or with its answer lost, is taken
+    from the mint; in progress or unknown stays pending; refused before anything moved
+    fails the payment, nothing paid."""
+    try:
+        swap.run(core, ref, p)
+        return None
+    except MintUnreachable as exc:
+        if not exc.maybe_received:
+            return PaymentOutcome("pending", message=f"{exc}; the payment will be tried again")
+        refusal = None
+    except CashuMintError as exc:
+        refusal = exc
+    except CashuError as exc:  # a malformed or unverifiable answer: the mint did act
+        log.warning("swap for %s: the mint's answer is unusable (%s)", ref, exc)
+        return PaymentOutcome("pending", message="the mint's answer to the swap is unusable")
+    try:
+        found = swap.finish(core, ref, p)
+    except CashuError as exc:
+        return PaymentOutcome("pending", message=f"the swap's outcome is unknown ({exc})")
+    if found == "done":
+        return None
+    if found == "pending" or refusal is None:
+        return PaymentOutcome("pending", message="the swap before the payment is in flight")
+    detail = f" ({refusal.detail})" if found == "not_done" else ""
+    return _unswapped(core, ref, p, f"the mint refused the payment{detail}", found)
+
+
+def _unswapped(
+    core: CashuCore, ref: str, p: dict[str, Any], message: str, found: str
+) -> PaymentOutcome:
+    """Fail a payment whose swap never happened (nothing was paid): release its inputs
+    (dropping those the mint reports spent). "stale": its counters or inputs were used by a
+    run whose state was lost; heal recovers what that run was given once they are free."""
+    outcome = _check_inputs_after_unpaid(core, ref, p, message)
+    if found == "stale" and outcome.status == "failed":
+        _heal_quietly(core)
+    return outcome
 
 
 def _still_unpaid(core: CashuCore, ref: str) -> bool:
@@ -274,9 +326,21 @@ def reconcile(core: CashuCore, prepared: PreparedPayment) -> PaymentOutcome | No
     state = quote_state(q)
     if state not in ("PAID", "UNPAID"):
         return _apply(core, ref, p, q)  # in flight
+    try:
+        swapped = swap.finish(core, ref, p)  # the swap done but unrecorded: take its outputs
+    except CashuError as exc:
+        return PaymentOutcome("pending", message=f"could not ask the mint: {exc}")
+    if swapped == "pending":
+        return PaymentOutcome("pending", message="the swap before the payment is in flight")
+    if state == "PAID" and swapped != "done":  # paid with inputs only that swap could give
+        log.warning("melt %s: paid, but its swap's outputs are not found", ref)
+        core.state.heal_due = True
+        return PaymentOutcome("pending", message="the payment went through; change pending")
     _heal_quietly(core)
     if state == "PAID":
         return _apply(core, ref, p, q)
+    if swapped == "stale":
+        return _unswapped(core, ref, p, "the mint did not pay the invoice", swapped)
     try:
         states = core.proof_states(core.state.reserved_by(ref))
     except CashuError as exc:
@@ -312,6 +376,11 @@ def sync_sent(core: CashuCore) -> None:
             continue
         state = quote_state(q)
         if state == "PAID":
-            _settle(core, ref, p, q)
+            try:
+                swapped = swap.finish(core, ref, p)
+            except CashuError:
+                continue
+            if swapped == "done":
+                _settle(core, ref, p, q)
         elif state == "UNPAID" and core.env.now - int(p.get("sent_at", 0)) > SENT_GRACE_SECONDS:
             p["state"] = "prepared"
