@@ -186,6 +186,9 @@ def budget_run(
         "sum_of_amounts_sat": sum(amounts),
         "paid": len(paid),
         "refused": dict(refused),
+        "refusal_messages": sorted(
+            {r["error"]["message"][:120] for _, r, _ in outcome if r and r["error"]}
+        )[:5],
         "unanswered_after_60_tries": len(unanswered),
         "statuses_seen": dict(sorted(statuses.items())),
         "spent_msat": spent_msat,
