@@ -1,8 +1,8 @@
 """Seeded slices of the reliability proofs (scripts/reliability, docs/reliability.md) for CI:
 a few thousand fuzzed deliveries, one payment delivered 40 times plus 20 payments against a
 budget, and a SIGKILL at every persistence point of pay and revoke (each check failed or
-was xfailed against the defects in docs/reliability.md before their fixes landed). The full sizes run from
-`python -m scripts.reliability ...`; these are the same code on smaller counts."""
+was xfailed against the defects in docs/reliability.md before their fixes landed). The full
+sizes run from `python -m scripts.reliability ...`; the same code on smaller counts."""
 
 from __future__ import annotations
 
