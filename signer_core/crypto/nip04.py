@@ -3,7 +3,8 @@
 AES-256-CBC with PKCS#7, key = the unhashed 32-byte ECDH x coordinate, content
 ``base64(ciphertext) + "?iv=" + base64(iv)``. NIP-04 has no MAC (it is malleable and open to
 padding oracles), so every decryption failure gives the same ``Nip04Error`` and callers should
-prefer NIP-44. pycryptodome's AES is imported on first use to keep module import cheap.
+prefer NIP-44. AES comes from ``signer_core.crypto.ciphers`` (pycryptodome's, imported on
+first use to keep module import cheap, or the pure-Python one).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from typing import Any
 
+from signer_core.crypto.ciphers import aes_cbc_decrypt, aes_cbc_encrypt
 from signer_core.crypto.secp import InvalidKey, ecdh_x
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_LEN", "Nip04Error", "decrypt", "encrypt", "shared_key"]
@@ -25,12 +26,6 @@ DEFAULT_MAX_PAYLOAD_LEN = 4 * 1024 * 1024
 
 class Nip04Error(ValueError):
     """Any NIP-04 failure: bad key, malformed payload, or undecryptable ciphertext."""
-
-
-def _aes_cbc(key: bytes, iv: bytes) -> Any:
-    from Crypto.Cipher import AES
-
-    return AES.new(key, AES.MODE_CBC, iv=iv)
 
 
 def shared_key(privkey: bytes, xonly_pub: bytes) -> bytes:
@@ -53,7 +48,7 @@ def encrypt(plaintext: str, privkey: bytes, xonly_pub: bytes, iv: bytes | None =
         raise Nip04Error("plaintext is not encodable as UTF-8") from exc
     pad_len = _BLOCK - len(data) % _BLOCK
     data += bytes([pad_len]) * pad_len
-    ciphertext: bytes = _aes_cbc(shared_key(privkey, xonly_pub), iv).encrypt(data)
+    ciphertext = aes_cbc_encrypt(shared_key(privkey, xonly_pub), iv, data)
     return (
         base64.b64encode(ciphertext).decode("ascii")
         + _SEPARATOR
@@ -90,7 +85,7 @@ def decrypt(
     if not ciphertext or len(ciphertext) % _BLOCK:
         raise Nip04Error("ciphertext length must be a positive multiple of 16")
     key = shared_key(privkey, xonly_pub)
-    padded: bytes = _aes_cbc(key, iv).decrypt(ciphertext)
+    padded = aes_cbc_decrypt(key, iv, ciphertext)
     pad_len = padded[-1]
     # One message for padding and UTF-8 failures: no hints for a padding oracle.
     if not 1 <= pad_len <= _BLOCK or padded[-pad_len:] != bytes([pad_len]) * pad_len:

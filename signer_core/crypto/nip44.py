@@ -4,8 +4,9 @@ Follows nostr-protocol/nips 44.md including the 2026 extended length prefix (nip
 plaintexts of 65536 bytes or more carry ``00 00`` followed by a big-endian u32 length instead
 of the u16 one; shorter plaintexts are byte-for-byte the classic format.
 
-Only stdlib (hmac, hashlib, base64) plus pycryptodome's ChaCha20, imported on first use so
-that merely importing this module stays cheap on a cold start. Every failure is a
+Only stdlib (hmac, hashlib, base64) plus ChaCha20 from ``signer_core.crypto.ciphers``
+(pycryptodome's, imported on first use so that merely importing this module stays cheap on a
+cold start, or the pure-Python one). Every failure is a
 ``Nip44Error``; decrypt checks the MAC (constant time) before it decrypts anything and never
 hands back partial plaintext.
 """
@@ -17,8 +18,8 @@ import binascii
 import hashlib
 import hmac
 import os
-from typing import Any
 
+from signer_core.crypto.ciphers import chacha20 as _chacha20
 from signer_core.crypto.hkdf import hkdf_expand, hkdf_extract
 from signer_core.crypto.secp import InvalidKey, ecdh_x
 
@@ -54,15 +55,6 @@ _CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD036414
 
 class Nip44Error(ValueError):
     """Any NIP-44 failure: bad key, bad payload, bad MAC, bad padding, bad length."""
-
-
-def _chacha20(key: bytes, nonce: bytes, data: bytes) -> bytes:
-    # Imported here: pycryptodome costs ~30 ms to import, paid only when a message is handled.
-    from Crypto.Cipher import ChaCha20
-
-    cipher: Any = ChaCha20.new(key=key, nonce=nonce)  # 12-byte nonce: RFC 8439, counter 0
-    out: bytes = cipher.encrypt(data)
-    return out
 
 
 def get_conversation_key(privkey: bytes, xonly_pub: bytes) -> bytes:

@@ -1,72 +1,65 @@
 """secp256k1 primitives for Nostr: x-only keys, BIP-340 Schnorr and unhashed ECDH.
 
 All keys are raw bytes: private keys 32 bytes, public keys 32-byte x-only (Nostr form).
+The work is done by the backend ``signer_core.crypto.backend`` picks: coincurve
+(libsecp256k1, constant time) where it imports, pure Python otherwise (Pyodide).
 """
 
 from __future__ import annotations
 
 import os
 
-from coincurve import PrivateKey, PublicKey, PublicKeyXOnly
+from signer_core.crypto import backend as _backend
+from signer_core.crypto._types import InvalidKey, Point
 
+__all__ = [
+    "InvalidKey",
+    "ecdh_x",
+    "generate_private_key",
+    "lift_x",
+    "schnorr_sign",
+    "schnorr_verify",
+    "xonly_pubkey",
+]
 
-class InvalidKey(ValueError):
-    """A key that is not a valid secp256k1 scalar or point."""
+_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
-
-def _priv(secret: bytes) -> PrivateKey:
-    if len(secret) != 32:
-        raise InvalidKey("private key must be 32 bytes")
-    try:
-        return PrivateKey(secret)
-    except Exception as exc:  # coincurve raises ValueError/TypeError for out-of-range keys
-        raise InvalidKey("private key out of range") from exc
+# Resolve now, as the coincurve import at the top of this module always did: on Lambda the
+# import belongs to the init phase, not to the first request.
+_backend.secp()
 
 
 def generate_private_key() -> bytes:
     """A fresh random private key (rejection-samples the tiny invalid range)."""
     while True:
         candidate = os.urandom(32)
-        try:
-            _priv(candidate)
-        except InvalidKey:
-            continue
-        return candidate
+        if 0 < int.from_bytes(candidate, "big") < _N:
+            return candidate
 
 
 def xonly_pubkey(secret: bytes) -> bytes:
     """The 32-byte x-only public key of a private key."""
-    return _priv(secret).public_key.format(compressed=True)[1:]
+    return _backend.secp().xonly_pubkey(secret)
 
 
-def lift_x(xonly: bytes) -> PublicKey:
+def lift_x(xonly: bytes) -> Point:
     """The even-y point with this x coordinate (BIP-340 lift_x)."""
-    if len(xonly) != 32:
-        raise InvalidKey("x-only public key must be 32 bytes")
-    try:
-        return PublicKey(b"\x02" + xonly)
-    except Exception as exc:
-        raise InvalidKey("x-only public key is not on the curve") from exc
+    return _backend.secp().lift_x(xonly)
 
 
 def schnorr_sign(message32: bytes, secret: bytes, aux: bytes | None = None) -> bytes:
-    """BIP-340 signature of a 32-byte message."""
+    """BIP-340 signature of a 32-byte message (fresh auxiliary randomness unless given)."""
     if len(message32) != 32:
         raise ValueError("message must be 32 bytes")
-    return bytes(_priv(secret).sign_schnorr(message32, aux if aux is not None else os.urandom(32)))
+    aux32 = aux if aux is not None else os.urandom(32)
+    return _backend.secp().schnorr_sign(message32, secret, aux32)
 
 
 def schnorr_verify(message32: bytes, signature: bytes, xonly: bytes) -> bool:
     """True when signature is a valid BIP-340 signature; never raises on malformed input."""
-    if len(message32) != 32 or len(signature) != 64 or len(xonly) != 32:
-        return False
-    try:
-        return bool(PublicKeyXOnly(xonly).verify(signature, message32))
-    except Exception:
-        return False
+    return _backend.secp().schnorr_verify(message32, signature, xonly)
 
 
 def ecdh_x(secret: bytes, xonly: bytes) -> bytes:
     """The unhashed 32-byte x coordinate of secret * lift_x(xonly) (what NIP-04/NIP-44 use)."""
-    point = lift_x(xonly).multiply(_priv(secret).secret)
-    return bytes(point.format(compressed=True)[1:])
+    return _backend.secp().ecdh_x(secret, xonly)

@@ -9,7 +9,7 @@ AES-256-GCM over zlib(canonical JSON of the state dict); its associated data is 
 before the body nonce.
 
 Every failure is a ``VaultError`` subclass with a message that never carries plaintext.
-Imports: stdlib, coincurve (via crypto.secp) and pycryptodome's AES only.
+Imports: stdlib and ``signer_core.crypto`` only (AES-GCM from its ``ciphers`` module).
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from Crypto.Cipher import AES
-
+from signer_core.crypto.ciphers import aes_gcm_decrypt, aes_gcm_encrypt
 from signer_core.crypto.secp import InvalidKey
 from signer_core.vault import keys
 
@@ -167,23 +166,14 @@ def _wrap_aad(wallet_id: str, label: str) -> bytes:
 
 def _gcm_encrypt(key: bytes, aad: bytes, plaintext: bytes) -> bytes:
     nonce = os.urandom(_NONCE_LEN)
-    cipher: Any = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=_TAG_LEN)
-    cipher.update(aad)
-    ct, tag = cipher.encrypt_and_digest(plaintext)
-    return nonce + bytes(ct) + bytes(tag)
+    return nonce + aes_gcm_encrypt(key, nonce, plaintext, aad)
 
 
 def _gcm_decrypt(key: bytes, aad: bytes, sealed: bytes) -> bytes | None:
     """The plaintext, or None when authentication fails (no plaintext escapes then)."""
     if len(sealed) < _NONCE_LEN + _TAG_LEN:
         return None
-    nonce, ct, tag = sealed[:_NONCE_LEN], sealed[_NONCE_LEN:-_TAG_LEN], sealed[-_TAG_LEN:]
-    cipher: Any = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=_TAG_LEN)
-    cipher.update(aad)
-    try:
-        return bytes(cipher.decrypt_and_verify(ct, tag))
-    except ValueError:
-        return None
+    return aes_gcm_decrypt(key, sealed[:_NONCE_LEN], sealed[_NONCE_LEN:], aad)
 
 
 def _reuse_tag(
