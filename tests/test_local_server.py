@@ -227,8 +227,8 @@ def test_fifty_simultaneous_deliveries_are_all_answered(
     heads = [a.partition(b"\r\n\r\n")[0].split(b" ", 2)[:2] for a in answers]
     assert all(h[0].startswith(b"HTTP/1.") for h in heads), heads
     assert all(json.loads(a.partition(b"\r\n\r\n")[2]) for a in answers)
-    ok = [a for a in answers if a.split(b" ", 2)[1] == b"200"]
-    assert ok, [h[1] for h in heads]  # 409 (busy, retry) is a fair answer for the rest
+    # read-only requests write nothing, so concurrent readers never conflict: all 200
+    assert [h[1] for h in heads] == [b"200"] * 50
 
 
 def test_a_short_body_is_cut_off_and_does_not_hold_the_server(
