@@ -84,3 +84,24 @@ def test_list_transactions_handler_answers_with_null_paging() -> None:
     ctx = MethodContext(state, conn, wallet, "r" * 64, 1_700_000_000, lambda: None)
     params = {"from": None, "until": None, "limit": None, "offset": None, "unpaid": None}
     assert load("list_transactions")(ctx, {**params, "type": None}) == {"transactions": []}
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value"),
+    [
+        (MakeInvoiceParams, "amount", "1000"),  # the probe's case: coerced to a 1-sat invoice
+        (MakeInvoiceParams, "amount", 1000.0),
+        (MakeInvoiceParams, "amount", True),
+        (MakeInvoiceParams, "expiry", "3600"),
+        (PayInvoiceParams, "amount", "21000"),
+        (ListTransactionsParams, "limit", "5"),
+        (ListTransactionsParams, "unpaid", "true"),
+        (ListTransactionsParams, "from", 1.5),
+    ],
+)
+def test_numbers_and_booleans_are_never_coerced(model: Any, field: str, value: Any) -> None:
+    _, required, _ = next(c for c in CASES.values() if c[0] is model)
+    with pytest.raises(NwcError) as err:
+        parse_params(model, {**required, field: value})
+    assert err.value.code == ErrorCode.OTHER
+    assert field in err.value.message

@@ -31,7 +31,8 @@ MAX_METADATA_CHARS = 4096
 
 class _Params(BaseModel):
     # Unknown fields are ignored: newer clients send extras older wallets must tolerate.
-    model_config = ConfigDict(extra="ignore", strict=False, frozen=True)
+    # Strict: "1000" or 1000.5 as an amount is an error, never a coerced (and wrong) invoice.
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
 
 
 class PayInvoiceParams(_Params):
