@@ -1,11 +1,13 @@
 """pay_invoice: pay a bolt11 exactly once.
 
 Order of events, each step durable before the next:
-  1. quote the payment and reserve its inputs (no money moves);
+  1. quote the payment and reserve its inputs (and the output counters of any swap it
+     needs): the backend only reads, nothing changes at the mint or the payee;
   2. check the budget with the fee reserve;
   3. claim: record the request id with the prepared payment in the ledger and
      compare-and-swap the state;
-  4. send; 5. the pipeline records the reply as done.
+  4. send (a swap first if prepared so, then the payment); 5. the pipeline records the
+     reply as done.
 A duplicate of a claimed request (crash, re-delivery, lost write) comes back through
 `resume`, which asks the backend what happened instead of paying again.
 """

@@ -10,9 +10,9 @@ Layout (``data["v"] == 1``)::
     proofs           [{id, amount, secret, C, reserved?: melt quote id}]
     mint_quotes      {quote_id: {request, payment_hash, amount, expiry, created_at,
                                  outputs?: {keyset_id, start, amounts}}}   pending incoming
-    payments         {melt_quote_id: {...}}                        prepared / in-flight melts
+    payments         {melt_quote_id: {..., swap?: plan (swap.py)}}  prepared / in-flight melts
     payments_done    {melt_quote_id: {status, preimage, fees_paid_msat, message, at}}
-    pending_outputs  [{keyset_id, start, count, ref?}]   swaps / change whose result is unknown
+    pending_outputs  [{keyset_id, start, count, ref?}]   outputs of unknown result (older states)
     heal_due         true when outputs were signed at counters we lost track of (optional)
     txs              [{ref, ...NIP-47 transaction fields}]          newest last
 
