@@ -58,17 +58,36 @@ def lift_x(xonly: bytes) -> Point:
     return _point(_lift(xonly))
 
 
-def schnorr_sign(message32: bytes, secret: bytes, aux32: bytes) -> bytes:
-    if len(message32) != 32 or len(aux32) != 32:
-        raise ValueError("message and aux must be 32 bytes")
-    return bytes(_priv(secret).sign_schnorr(message32, aux32))
+def schnorr_sign(message: bytes, secret: bytes, aux32: bytes) -> bytes:
+    """BIP-340 Sign. Nostr signs 32-byte ids; other lengths (BIP-340 vectors 15-18) go
+    through libsecp256k1's ``schnorrsig_sign_custom``, which coincurve does not wrap."""
+    if len(aux32) != 32:
+        raise ValueError("aux must be 32 bytes")
+    key = _priv(secret)
+    if len(message) == 32:
+        return bytes(key.sign_schnorr(message, aux32))
+    from coincurve._libsecp256k1 import ffi, lib
+
+    keypair = ffi.new("secp256k1_keypair *")
+    if not lib.secp256k1_keypair_create(key.context.ctx, keypair, key.secret):
+        raise InvalidKey("private key out of range")  # pragma: no cover - checked above
+    params = ffi.new("secp256k1_schnorrsig_extraparams *")
+    params.magic = bytes([0xDA, 0x6F, 0xB3, 0x8C])  # SECP256K1_SCHNORRSIG_EXTRAPARAMS_MAGIC
+    aux = ffi.new("unsigned char[32]", aux32)
+    params.ndata = aux
+    signature = ffi.new("unsigned char[64]")
+    if not lib.secp256k1_schnorrsig_sign_custom(
+        key.context.ctx, signature, message, len(message), keypair, params
+    ):
+        raise ValueError("signing failed")  # pragma: no cover
+    return bytes(ffi.buffer(signature))
 
 
-def schnorr_verify(message32: bytes, signature: bytes, xonly: bytes) -> bool:
-    if len(message32) != 32 or len(signature) != 64 or len(xonly) != 32:
+def schnorr_verify(message: bytes, signature: bytes, xonly: bytes) -> bool:
+    if len(signature) != 64 or len(xonly) != 32:
         return False
     try:
-        return bool(PublicKeyXOnly(xonly).verify(signature, message32))
+        return bool(PublicKeyXOnly(xonly).verify(signature, message))
     except Exception:
         return False
 

@@ -57,6 +57,8 @@ def schnorr_sign(message32: bytes, secret: bytes, aux: bytes | None = None) -> b
 
 def schnorr_verify(message32: bytes, signature: bytes, xonly: bytes) -> bool:
     """True when signature is a valid BIP-340 signature; never raises on malformed input."""
+    if len(message32) != 32:
+        return False
     return _backend.secp().schnorr_verify(message32, signature, xonly)
 
 

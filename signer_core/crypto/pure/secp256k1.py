@@ -79,35 +79,35 @@ def lift_x(xonly: bytes) -> Point:
     return Point(*xy)
 
 
-def schnorr_sign(message32: bytes, secret: bytes, aux32: bytes) -> bytes:
-    """BIP-340 Sign with the given 32 bytes of auxiliary randomness."""
-    if len(message32) != 32 or len(aux32) != 32:
-        raise ValueError("message and aux must be 32 bytes")
+def schnorr_sign(message: bytes, secret: bytes, aux32: bytes) -> bytes:
+    """BIP-340 Sign with the given 32 bytes of auxiliary randomness (any message length)."""
+    if len(aux32) != 32:
+        raise ValueError("aux must be 32 bytes")
     d0 = scalar_from_bytes(secret)
     pub = _affine(curve.mul_g(d0))
     d = d0 if pub.has_even_y else N - d0
     px = pub.xonly()
     t = (d ^ int.from_bytes(_hash(_AUX, aux32), "big")).to_bytes(32, "big")
-    k0 = int.from_bytes(_hash(_NONCE, t + px + message32), "big") % N
+    k0 = int.from_bytes(_hash(_NONCE, t + px + message), "big") % N
     if k0 == 0:  # pragma: no cover - probability 2^-256
         raise ValueError("BIP-340 nonce is zero")
     r = _affine(curve.mul_g(k0))
     k = k0 if r.has_even_y else N - k0
     rx = r.xonly()
-    e = int.from_bytes(_hash(_CHALLENGE, rx + px + message32), "big") % N
+    e = int.from_bytes(_hash(_CHALLENGE, rx + px + message), "big") % N
     return rx + ((k + e * d) % N).to_bytes(32, "big")
 
 
-def schnorr_verify(message32: bytes, signature: bytes, xonly: bytes) -> bool:
-    """BIP-340 Verify; False (never an exception) for any malformed input."""
-    if len(message32) != 32 or len(signature) != 64 or len(xonly) != 32:
+def schnorr_verify(message: bytes, signature: bytes, xonly: bytes) -> bool:
+    """BIP-340 Verify (any message length); False, never an exception, for malformed input."""
+    if len(signature) != 64 or len(xonly) != 32:
         return False
     pub = _lift_x_int(int.from_bytes(xonly, "big"))
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:], "big")
     if pub is None or r >= P or s >= N:
         return False
-    e = int.from_bytes(_hash(_CHALLENGE, signature[:32] + xonly + message32), "big") % N
+    e = int.from_bytes(_hash(_CHALLENGE, signature[:32] + xonly + message), "big") % N
     # R = s*G - e*P
     big_r = curve.add(curve.mul_g(s), curve.mul(pub[0], P - pub[1], e))
     xy = curve.to_affine(big_r)
