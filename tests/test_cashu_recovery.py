@@ -275,3 +275,38 @@ def test_a_keyset_the_mint_no_longer_accepts_is_dropped(mint_url: str, external_
     w.state = json.dumps(data)
     _, outcome = w.pay(external_invoice(5))
     assert outcome.status == "settled" and w.balance() == 24
+
+
+class QuotePendingOnce(httpx.BaseTransport):
+    """Real HTTP, except that the first mint request is answered the way nutshell 0.20.2
+    answers while another request is minting the same quote (`ledger.py`: TransactionError
+    "Mint quote already pending.", code 11000, HTTP 400). Nothing is forwarded for it."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.answered = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/mint/bolt11" and not self.answered:
+            self.answered += 1
+            body = {"detail": "Mint quote already pending.", "code": 11000}
+            return httpx.Response(400, json=body, request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_quote_pending_at_the_mint_is_kept_not_dropped(mint_url: str) -> None:
+    """Two wake-ups mint one quote at once: the loser hears "already pending" while the
+    winner's outputs are not signed yet. The quote and its outputs must stay, so the next
+    sync restores what the winner was given instead of writing the invoice off."""
+    w = JsonWallet(mint_url)
+    tx = w.invoice(21)
+    racing = JsonWallet(mint_url, w.seed, state=w.state)  # the other run, same state
+    w.transport = QuotePendingOnce()
+    assert w.call("sync").received == []
+    assert w.transport.answered == 1
+    assert w.call("needs_sync"), "the pending quote was written off"
+    assert [t.amount for t in racing.call("sync").received] == [21_000]  # the winner mints
+    w.transport = None
+    received = w.call("sync").received  # "already issued": restore the same outputs
+    assert [t.payment_hash for t in received] == [tx.payment_hash]
+    assert w.balance() == 21

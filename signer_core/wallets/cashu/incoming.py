@@ -183,6 +183,11 @@ def settle_quote(core: CashuCore, quote_id: str) -> Transaction | None:
     try:
         signatures = core.client.mint(quote_id, [o.blinded() for o in outputs])
     except CashuMintError as exc:
+        if exc.mentions("pending"):
+            # another run is minting this quote right now ("Mint quote already pending."):
+            # keep the quote and its outputs; next time the mint says "already issued" and
+            # restore finds what that run was given. Writing it off here loses the money.
+            return None
         if exc.code in (CODE_OUTPUTS_SIGNED, CODE_QUOTE_ISSUED) or exc.mentions("already"):
             found, _ = core.restore_range(spec["keyset_id"], spec["start"], len(outputs))
             added = core.keep_unspent(found)
