@@ -165,3 +165,15 @@ def test_vault_sealed_by_one_backend_opens_with_the_other(
         sealed.open_with_admin(
             tampered, root_secret=root, expected_wallet_id="w1", min_generation=3
         )
+
+
+def test_warm_builds_the_pure_tables_only_when_asked() -> None:
+    code = (
+        "from signer_core.crypto import backend\n"
+        "from signer_core.crypto.pure import aes, curve, gcm\n"
+        "before = curve.g_table_ready()\n"
+        "backend.warm()\n"
+        "print(before, curve.g_table_ready(), aes._tables is not None,"
+        " gcm._slice_tables is not None)"
+    )
+    assert _ok(code, "pure") == "False True True True"

@@ -20,29 +20,20 @@ def _xtime(a: int) -> int:
     return a ^ 0x11B if a & 0x100 else a
 
 
-def _gmul(a: int, b: int) -> int:
-    out = 0
-    while b:
-        if b & 1:
-            out ^= a
-        a = _xtime(a)
-        b >>= 1
-    return out
-
-
 def _build() -> tuple[_Tables, _Tables]:
-    # S-box: multiplicative inverse in GF(2^8) (via the generator 3) + the affine map.
-    sbox = [0] * 256
-    inv_sbox = [0] * 256
-    exp = [0] * 255
+    # GF(2^8) exp/log tables over the generator 3; then the S-box is the multiplicative
+    # inverse followed by the affine map, and every product a table lookup.
+    exp = [0] * 510
     log = [0] * 256
     a = 1
     for i in range(255):
-        exp[i] = a
+        exp[i] = exp[i + 255] = a
         log[a] = i
         a ^= _xtime(a)  # multiply by 3
+    sbox = [0] * 256
+    inv_sbox = [0] * 256
     for x in range(256):
-        inv = 0 if x == 0 else exp[(255 - log[x]) % 255]
+        inv = 0 if x == 0 else exp[255 - log[x]]
         s = inv
         for shift in range(1, 5):
             s ^= ((inv << shift) | (inv >> (8 - shift))) & 0xFF
@@ -50,21 +41,19 @@ def _build() -> tuple[_Tables, _Tables]:
         sbox[x] = s
         inv_sbox[s] = x
 
+    def mul(v: int, c: int) -> int:
+        return 0 if v == 0 else exp[log[v] + log[c]]
+
     def rotations(words: list[int]) -> list[list[int]]:
         out = [words]
         for _ in range(3):
             out.append([((w >> 8) | (w << 24)) & 0xFFFFFFFF for w in out[-1]])
         return out
 
-    te = rotations(
-        [
-            (_gmul(s, 2) << 24) | (s << 16) | (s << 8) | _gmul(s, 3)
-            for s in sbox
-        ]
-    )
+    te = rotations([(mul(s, 2) << 24) | (s << 16) | (s << 8) | mul(s, 3) for s in sbox])
     td = rotations(
         [
-            (_gmul(s, 14) << 24) | (_gmul(s, 9) << 16) | (_gmul(s, 13) << 8) | _gmul(s, 11)
+            (mul(s, 14) << 24) | (mul(s, 9) << 16) | (mul(s, 13) << 8) | mul(s, 11)
             for s in inv_sbox
         ]
     )

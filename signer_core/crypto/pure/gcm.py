@@ -17,7 +17,7 @@ import struct
 
 from signer_core.crypto.pure.aes import encrypt_words, expand_key, sbox
 
-__all__ = ["gcm_decrypt", "gcm_encrypt"]
+__all__ = ["gcm_decrypt", "gcm_encrypt", "translations"]
 
 _SLICED_FROM_BLOCKS = 8
 _GHASH_BYTE_TABLES_FROM_BLOCKS = 256
@@ -27,7 +27,7 @@ _SHIFT = tuple(4 * (((k // 4) + (k % 4)) % 4) + (k % 4) for k in range(16))
 _slice_tables: tuple[bytes, bytes] | None = None
 
 
-def _translations() -> tuple[bytes, bytes]:
+def translations() -> tuple[bytes, bytes]:
     """(S-box, xtime) as ``bytes.translate`` tables, built on first use."""
     global _slice_tables
     if _slice_tables is None:
@@ -38,7 +38,7 @@ def _translations() -> tuple[bytes, bytes]:
 
 def _keystream_sliced(rk: list[int], nonce: bytes, first: int, blocks: int) -> bytes:
     """E(K, nonce || counter) for ``blocks`` consecutive counters, byte-sliced."""
-    sub, xt = _translations()
+    sub, xt = translations()
     size = blocks
     ones = int.from_bytes(b"\x01" * size, "little")
 
