@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,29 +25,58 @@ from signer_core.protocol.webhook import sign_delivery
 from tests.nwc import App, LocalWallet, remember_secret, run_cli
 
 
-def start_dev(data_dir: Path, mint_url: str, port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nwc_signer.cli", "dev", "--data-dir", str(data_dir),
-         "--mint-url", mint_url, "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
+class Dev:
+    """`nwc-signer dev` as a user runs it; both output streams are read as they come, so
+    the test can wait for the "ready" line and still see every line at the end."""
+
+    def __init__(self, data_dir: Path, mint_url: str, port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nwc_signer.cli", "dev", "--data-dir", str(data_dir),
+             "--mint-url", mint_url, "--port", str(port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.readers = [
+            threading.Thread(target=self._drain, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._drain, args=(self.proc.stderr, self.err), daemon=True),
+        ]
+        for reader in self.readers:
+            reader.start()
+
+    @staticmethod
+    def _drain(stream: Any, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(line.startswith("==> ready") for line in self.err):
+                return
+            assert self.proc.poll() is None, "".join(self.err)
             time.sleep(0.1)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-    proc.kill()
-    raise AssertionError("nwc-signer dev did not start")
+        self.proc.kill()
+        raise AssertionError("nwc-signer dev never said it was ready:\n" + "".join(self.err))
+
+    def stop(self) -> tuple[str, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=15)
+        for reader in self.readers:
+            reader.join(timeout=5)
+        err = "".join(self.err)
+        assert self.proc.returncode == 0, err
+        return "".join(self.out), err
 
 
-def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    return out, err
+def start_dev(data_dir: Path, mint_url: str, port: int) -> Dev:
+    dev = Dev(data_dir, mint_url, port)
+    dev.wait_ready()
+    return dev
+
+
+def stop(dev: Dev) -> tuple[str, str]:
+    return dev.stop()
 
 
 def post(port: int, body: bytes, headers: dict[str, str], path: str = "/") -> httpx.Response:
