@@ -14,10 +14,7 @@ from typing import Any
 
 import httpx
 
-try:  # the harness is moving under nwc_signer/dev/; take whichever exists
-    from nwc_signer.dev.harness import LocalWallet, run_cli  # type: ignore[import-not-found]
-except ImportError:
-    from nwc_signer.harness import LocalWallet, run_cli
+from nwc_signer.dev.harness import LocalWallet, run_cli
 
 __all__ = [
     "LocalWallet",
