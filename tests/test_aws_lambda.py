@@ -253,3 +253,30 @@ def test_dev_lambda_runtime_over_http(tmp_path, endpoint, mint_url) -> None:
             assert res.status_code == 200, res.text
             assert who.read(res.json()["events"][0])["result"] == {"balance": 0}
     assert local.call(app, "get_balance")["error"] is None  # the folder kept the newest state
+
+
+def test_the_deploy_path_creates_a_wallet_in_the_stack(endpoint: str, mint_url: str) -> None:
+    """`nwc-signer deploy aws stack` seals the wallet straight into the stack with AwsWallet
+    (no local folder): it then answers through the real handler."""
+    from functions.aws_lambda.admin import AwsWallet
+    from signer_core.crypto.secp import generate_private_key, xonly_pubkey
+    from signer_core.stores.base import VersionConflict
+
+    watcher = generate_private_key()
+    stack = devaws.provision(
+        endpoint, wallet_id="deployed", watcher_pubkey=xonly_pubkey(watcher).hex(),
+        root_secret_hex=None,
+    )  # fmt: skip
+    admin = AwsWallet(stack.settings(), devaws._EndpointSession(stack))
+    with pytest.raises(ValueError, match="mint URL"):
+        admin.create("cashu", None)
+    phrase = admin.create("cashu", mint_url)
+    remember_secret(phrase)
+    assert len(phrase.split()) in (12, 24)
+    with pytest.raises(VersionConflict):  # a second create never overwrites the wallet
+        admin.create("cashu", mint_url)
+    wallet = Wallet(stack, watcher, phrase)
+    remember_secret(watcher)
+    remember_secret(wallet.root_secret_hex())
+    app = wallet.add_app("phone")
+    assert wallet.call(app, "get_balance")["result"] == {"balance": 0}
