@@ -8,6 +8,11 @@
 - ``native``: both native, an ImportError when a library is missing (no silent fallback);
 - ``pure``: both pure (tests, and trying the Pyodide path on CPython).
 
+This module also holds what both backends share, so the native path loads no extra file:
+the curve constants, ``InvalidKey`` and ``Point`` (plain affine integers: a point made by one
+backend is valid input to the other, and serializing it needs no backend at all; its
+constructor checks the curve equation, so an off-curve point cannot exist).
+
 Tests switch with ``use("pure")`` / ``use("native")`` / ``use(None)`` (back to the
 environment). Resolving imports the chosen modules only: with the native backend no pure
 module is imported, and nothing here builds a table or draws randomness at import.
@@ -15,17 +20,25 @@ module is imported, and nothing here builds a table or draws randomness at impor
 
 from __future__ import annotations
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Protocol, cast
 
-from signer_core.crypto._types import Point
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs ~4 ms cold
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from signer_core.crypto._protocols import CipherBackend, SecpBackend
 
 __all__ = [
     "ENV",
+    "GX",
+    "GY",
     "MODES",
-    "CipherBackend",
-    "SecpBackend",
+    "N",
+    "P",
+    "InvalidKey",
+    "Point",
+    "scalar_from_bytes",
     "active",
     "ciphers",
     "mode",
@@ -34,6 +47,74 @@ __all__ = [
     "warm",
 ]
 
+P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F
+N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+GX = 0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798
+GY = 0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8
+
+
+class InvalidKey(ValueError):
+    """A key that is not a valid secp256k1 scalar or point (also: the point at infinity)."""
+
+
+def scalar_from_bytes(secret: bytes, what: str = "private key") -> int:
+    """A 32-byte big-endian scalar in [1, n-1], or InvalidKey."""
+    if not isinstance(secret, bytes | bytearray) or len(secret) != 32:
+        raise InvalidKey(f"{what} must be 32 bytes")
+    k = int.from_bytes(secret, "big")
+    if not 0 < k < N:
+        raise InvalidKey(f"{what} out of range")
+    return k
+
+
+class Point:
+    """An affine secp256k1 point other than infinity; immutable, hashable, backend-neutral."""
+
+    __slots__ = ("x", "y")
+    x: int
+    y: int
+
+    def __init__(self, x: int, y: int) -> None:
+        if not (0 <= x < P and 0 <= y < P) or (y * y - x * x * x - 7) % P:
+            raise InvalidKey("not a point on secp256k1")
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Point is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Point) and self.x == other.x and self.y == other.y
+
+    def __hash__(self) -> int:
+        return hash((self.x, self.y))
+
+    def __repr__(self) -> str:
+        return f"Point({self.compressed().hex()})"
+
+    @property
+    def has_even_y(self) -> bool:
+        return self.y & 1 == 0
+
+    def negate(self) -> Point:
+        """-P: same x, y -> p - y (never zero on this curve, so always a point)."""
+        return Point(self.x, P - self.y)
+
+    def xonly(self) -> bytes:
+        """The 32-byte x coordinate (BIP-340 / Nostr public key form)."""
+        return self.x.to_bytes(32, "big")
+
+    def compressed(self) -> bytes:
+        """SEC1 compressed: 02/03 || x (coincurve ``format(compressed=True)``)."""
+        return bytes([2 | (self.y & 1)]) + self.x.to_bytes(32, "big")
+
+    def uncompressed(self) -> bytes:
+        """SEC1 uncompressed: 04 || x || y (coincurve ``format(compressed=False)``)."""
+        return b"\x04" + self.x.to_bytes(32, "big") + self.y.to_bytes(32, "big")
+
+
+# --- selection ----------------------------------------------------------------------------
+
 ENV = "NWC_CRYPTO"
 MODES = ("auto", "native", "pure")
 
@@ -41,36 +122,6 @@ _NATIVE_SECP = "signer_core.crypto._native_secp"
 _PURE_SECP = "signer_core.crypto.pure.secp256k1"
 _NATIVE_CIPHERS = "signer_core.crypto._native_ciphers"
 _PURE_CIPHERS = "signer_core.crypto.pure.ciphers"
-
-
-class SecpBackend(Protocol):
-    """What a secp256k1 backend module offers (see ``_native_secp``, ``pure.secp256k1``)."""
-
-    NAME: str
-
-    def xonly_pubkey(self, secret: bytes) -> bytes: ...
-    def lift_x(self, xonly: bytes) -> Point: ...
-    def schnorr_sign(self, message: bytes, secret: bytes, aux32: bytes) -> bytes: ...
-    def schnorr_verify(self, message: bytes, signature: bytes, xonly: bytes) -> bool: ...
-    def ecdh_x(self, secret: bytes, xonly: bytes) -> bytes: ...
-    def point_parse(self, data: bytes) -> Point: ...
-    def point_add(self, a: Point, b: Point) -> Point: ...
-    def point_mul(self, point: Point, scalar: bytes) -> Point: ...
-    def point_mul_g(self, scalar: bytes) -> Point: ...
-
-
-class CipherBackend(Protocol):
-    """What a cipher backend module offers (see ``_native_ciphers``, ``pure.ciphers``)."""
-
-    NAME: str
-
-    def chacha20(self, key: bytes, nonce: bytes, data: bytes) -> bytes: ...
-    def aes_cbc_encrypt(self, key: bytes, iv: bytes, data: bytes) -> bytes: ...
-    def aes_cbc_decrypt(self, key: bytes, iv: bytes, data: bytes) -> bytes: ...
-    def aes_gcm_encrypt(self, key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes: ...
-    def aes_gcm_decrypt(
-        self, key: bytes, nonce: bytes, sealed: bytes, aad: bytes
-    ) -> bytes | None: ...
 
 
 if TYPE_CHECKING:  # mypy checks that the four modules really have these shapes
@@ -111,26 +162,31 @@ def use(requested: str | None) -> None:
     _ciphers = None
 
 
+def _import(name: str) -> Any:
+    # __import__ with a fromlist returns the module itself; importlib would be one more import
+    return __import__(name, fromlist=["NAME"])
+
+
 def _native_importable(library: str) -> bool:
     try:
-        importlib.import_module(library)
+        __import__(library)  # no fromlist: no lookup of a "NAME" submodule in the library
     except ImportError:
         return False
     return True
 
 
-def _pick(native: str, pure: str, library: str) -> object:
+def _pick(native: str, pure: str, library: str) -> Any:
     chosen = mode()
     if chosen == "pure" or (chosen == "auto" and not _native_importable(library)):
-        return importlib.import_module(pure)
-    return importlib.import_module(native)  # "native": an ImportError here is the message
+        return _import(pure)
+    return _import(native)  # "native": an ImportError here is the message
 
 
 def secp() -> SecpBackend:
     """The secp256k1 backend in use (resolved on first call)."""
     global _secp
     if _secp is None:
-        _secp = cast(SecpBackend, _pick(_NATIVE_SECP, _PURE_SECP, "coincurve"))
+        _secp = _pick(_NATIVE_SECP, _PURE_SECP, "coincurve")
     return _secp
 
 
@@ -138,7 +194,7 @@ def ciphers() -> CipherBackend:
     """The cipher backend in use (resolved on first call; pycryptodome's ciphers load later)."""
     global _ciphers
     if _ciphers is None:
-        _ciphers = cast(CipherBackend, _pick(_NATIVE_CIPHERS, _PURE_CIPHERS, "Crypto.Cipher"))
+        _ciphers = _pick(_NATIVE_CIPHERS, _PURE_CIPHERS, "Crypto.Cipher")
     return _ciphers
 
 

@@ -11,7 +11,7 @@ methods (``compressed()``, ``uncompressed()``, ``xonly()``, ``negate()``).
 from __future__ import annotations
 
 from signer_core.crypto import backend as _backend
-from signer_core.crypto._types import GX, GY, InvalidKey, N, P, Point
+from signer_core.crypto.backend import GX, GY, InvalidKey, N, P, Point
 
 __all__ = [
     "GENERATOR",

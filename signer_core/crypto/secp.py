@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from signer_core.crypto import backend as _backend
-from signer_core.crypto._types import InvalidKey, Point
+from signer_core.crypto.backend import InvalidKey, Point
 
 __all__ = [
     "InvalidKey",
