@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from signer_core.crypto import _native_ciphers as native_ciphers
 from signer_core.crypto import _native_secp as native
 from signer_core.crypto import backend, ec, nip04, nip44
-from signer_core.crypto._types import GX, GY, InvalidKey, N, P, Point
+from signer_core.crypto.backend import GX, GY, InvalidKey, N, P, Point
 from signer_core.crypto.pure import ciphers as pure_ciphers
 from signer_core.crypto.pure import secp256k1 as pure
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from signer_core.crypto import backend, secp
+from signer_core.crypto._protocols import SecpBackend
 
 FIXTURE = Path(__file__).parent / "fixtures" / "bip340_vectors.csv"
 # sha256 of bip-0340/test-vectors.csv as published (with its CRLF line ends)
@@ -25,7 +26,7 @@ ROWS = list(csv.DictReader(io.StringIO(RAW.decode("ascii"), newline="")))
 
 
 @pytest.fixture(params=["native", "pure"])
-def impl(request: pytest.FixtureRequest) -> Iterator[backend.SecpBackend]:
+def impl(request: pytest.FixtureRequest) -> Iterator[SecpBackend]:
     backend.use(request.param)
     try:
         chosen = backend.secp()
@@ -41,7 +42,7 @@ def test_fixture_is_the_published_file() -> None:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r["index"] for r in ROWS])
-def test_vector(impl: backend.SecpBackend, row: dict[str, str]) -> None:
+def test_vector(impl: SecpBackend, row: dict[str, str]) -> None:
     pub = bytes.fromhex(row["public key"])
     msg = bytes.fromhex(row["message"])
     sig = bytes.fromhex(row["signature"])
@@ -54,7 +55,7 @@ def test_vector(impl: backend.SecpBackend, row: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("row", [r for r in ROWS if len(r["message"]) == 64])
-def test_public_api_on_32_byte_vectors(impl: backend.SecpBackend, row: dict[str, str]) -> None:
+def test_public_api_on_32_byte_vectors(impl: SecpBackend, row: dict[str, str]) -> None:
     msg = bytes.fromhex(row["message"])
     sig = bytes.fromhex(row["signature"])
     pub = bytes.fromhex(row["public key"])
@@ -64,7 +65,7 @@ def test_public_api_on_32_byte_vectors(impl: backend.SecpBackend, row: dict[str,
         assert secp.schnorr_sign(msg, secret, bytes.fromhex(row["aux_rand"])) == sig
 
 
-def test_public_api_refuses_other_message_lengths(impl: backend.SecpBackend) -> None:
+def test_public_api_refuses_other_message_lengths(impl: SecpBackend) -> None:
     row = ROWS[16]  # a valid signature of a 1-byte message
     msg, sig = bytes.fromhex(row["message"]), bytes.fromhex(row["signature"])
     pub = bytes.fromhex(row["public key"])
