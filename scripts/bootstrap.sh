@@ -21,3 +21,38 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     --config-settings editable_mode=compat -e .
   echo "$want" > "$stamp"
 fi
+
+# --- the Pyodide host (functions/cloudflare): Node 22 + npm pyodide, and Pyodide wheels
+# vendored into .venv-pyodide/python_modules (outside functions/, where mypy would read them).
+# Stamp-guarded like the venv above: nothing runs while package-lock.json and
+# requirements-pyodide.txt are unchanged and both folders exist. A failure does not fail the
+# bootstrap (nothing but tests/test_pyodide_smoke.py needs it); it writes its reason to
+# functions/cloudflare/.bootstrap-failed, and that test skips, quoting it.
+cf=functions/cloudflare
+cf_stamp="$cf/node_modules/.nwc-bootstrap-stamp"
+cf_failed="$cf/.bootstrap-failed"
+cf_site=.venv-pyodide/python_modules
+cf_want="$(sha256sum "$cf/package-lock.json" "$cf/requirements-pyodide.txt" | sha256sum | cut -c1-64)"
+pyodide_host_install() {
+  command -v npm >/dev/null 2>&1 || { echo "npm is not installed (apt-get install npm)"; return 1; }
+  (cd "$cf" && npm ci --no-audit --no-fund --loglevel=error) >&2 || { echo "npm ci failed in $cf"; return 1; }
+  local tmp="$cf_site.tmp"
+  rm -rf "$tmp" && mkdir -p "$(dirname "$cf_site")" || return 1
+  # PyPI's Pyodide 314 wheels (platform tag pyemscripten_2026_0_wasm32), hash-pinned
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile \
+    --target "$tmp" --only-binary=:all: --no-deps --require-hashes \
+    --platform pyemscripten_2026_0_wasm32 --python-version 3.14 --implementation cp \
+    --abi cp314 --abi abi3 --abi none -r "$cf/requirements-pyodide.txt" >&2 \
+    || { echo "pip could not vendor $cf/requirements-pyodide.txt"; rm -rf "$tmp"; return 1; }
+  rm -rf "$cf_site" && mv "$tmp" "$cf_site" || return 1
+}
+if [ ! -f "$cf_stamp" ] || [ "$(cat "$cf_stamp")" != "$cf_want" ] || [ ! -d "$cf_site" ]; then
+  echo "==> installing the Pyodide host in $cf (npm ci, vendored Pyodide wheels)" >&2
+  if reason="$(pyodide_host_install)"; then
+    echo "$cf_want" > "$cf_stamp"
+    rm -f "$cf_failed"
+  else
+    echo "WARNING: the Pyodide host was not installed: $reason; tests/test_pyodide_smoke.py will skip" >&2
+    echo "$reason" > "$cf_failed"
+  fi
+fi

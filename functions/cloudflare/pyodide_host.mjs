@@ -1,0 +1,267 @@
+// Offline Pyodide host for the signer core (issue #10 groundwork; not the Worker itself).
+//
+// Loads npm `pyodide` (the 314 line Cloudflare's Python Workers run) in Node from the
+// package's own files, copies the repository's signer_core/ and the vendored wheels
+// (.venv-pyodide/python_modules/ at the repository's root, installed by
+// scripts/bootstrap.sh from requirements-pyodide.txt) into Pyodide's in-memory filesystem,
+// and drives pyodide_spike_app.py. Any fetch to a non-loopback address is refused, so
+// "offline" is enforced rather than assumed.
+//
+//   node pyodide_host.mjs smoke             one get_balance delivery; JSON on stdout
+//   node pyodide_host.mjs bench [--runs N]  load/import/delivery timings; JSON on stdout
+//   node --experimental-wasm-jspi pyodide_host.mjs jspi [--calls N]
+//                                           can sync Python block on an async JS fetch?
+//
+// Use the Node 22 binary pinned in package.json (node_modules/.bin/node); stdout carries
+// exactly one JSON document, everything else goes to stderr.
+import fs from "node:fs";
+import http from "node:http";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadPyodide } from "pyodide";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "../..");
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+const blockedFetches = [];
+
+function guardOffline() {
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (input, init) => {
+    const url = new URL(typeof input === "string" ? input : input.url ?? String(input));
+    if (!LOOPBACK.has(url.hostname)) {
+      blockedFetches.push(url.href);
+      return Promise.reject(new Error(`offline host: refused fetch of ${url.href}`));
+    }
+    return realFetch(input, init);
+  };
+}
+
+// Copy a directory into Pyodide's MEMFS (as a Worker upload would bundle it); bytes copied.
+function copyTree(py, src, dst, keep = () => true) {
+  let bytes = 0;
+  py.FS.mkdirTree(dst);
+  for (const entry of fs.readdirSync(src, { withFileTypes: true })) {
+    if (entry.name === "__pycache__") continue;
+    const from = path.join(src, entry.name);
+    const to = `${dst}/${entry.name}`;
+    if (entry.isDirectory()) {
+      bytes += copyTree(py, from, to, keep);
+    } else if (keep(entry.name)) {
+      const data = fs.readFileSync(from);
+      py.FS.writeFile(to, data);
+      bytes += data.length;
+    }
+  }
+  return bytes;
+}
+
+const since = (t) => Math.round((performance.now() - t) * 100) / 100;
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+export async function start({ crypto = "pure" } = {}) {
+  guardOffline();
+  const timings = {};
+  let t = performance.now();
+  const py = await loadPyodide({
+    env: { NWC_CRYPTO: crypto, HOME: "/home/pyodide" },
+    stdout: (line) => process.stderr.write(`[py] ${line}\n`),
+    stderr: (line) => process.stderr.write(`[py] ${line}\n`),
+  });
+  timings.load_pyodide_ms = since(t);
+  t = performance.now();
+  const ourBytes = copyTree(py, path.join(repo, "signer_core"), "/app/signer_core", (n) =>
+    n.endsWith(".py"),
+  );
+  py.FS.writeFile("/app/pyodide_spike_app.py", fs.readFileSync(path.join(here, "pyodide_spike_app.py")));
+  const vendored = path.join(repo, ".venv-pyodide", "python_modules");
+  const wheelBytes = fs.existsSync(vendored) ? copyTree(py, vendored, "/app/python_modules") : 0;
+  timings.copy_files_ms = since(t);
+  py.runPython("import sys; sys.path[:0] = ['/app', '/app/python_modules']");
+  t = performance.now();
+  const app = py.pyimport("pyodide_spike_app");
+  timings.import_spike_app_ms = since(t);
+  return { py, app, timings, sizes: { signer_core_py_bytes: ourBytes, python_modules_bytes: wheelBytes } };
+}
+
+const toJs = (proxy) => {
+  const value = proxy.toJs({ dict_converter: Object.fromEntries });
+  proxy.destroy?.();
+  return value;
+};
+
+async function smoke() {
+  const { py, app, timings } = await start();
+  const coincurve = app.coincurve_import_chain();
+  app.install_coincurve_stub();
+  const setup = toJs(app.setup(1));
+  const t = performance.now();
+  const imported = toJs(app.first_delivery_imports());
+  timings.first_delivery_ms = since(t);
+  const reply = toJs(app.reply());
+  return { pyodide: py.version, node: process.version, coincurve_import: coincurve, setup, imported, reply, timings };
+}
+
+async function bench(runs) {
+  const { py, app, timings, sizes } = await start();
+  let t = performance.now();
+  app.import_modules(["signer_core.pipeline"]);
+  timings.import_pipeline_ms = since(t);
+  app.install_coincurve_stub();
+  const requestPath = toJs(py.runPython("import pyodide_spike_app as a; list(a.REQUEST_PATH_MODULES)"));
+  t = performance.now();
+  app.import_modules(requestPath);
+  timings.import_request_path_ms = since(t);
+  t = performance.now();
+  const setup = toJs(app.setup(runs + 1));
+  timings.setup_wallet_and_sign_deliveries_ms = since(t);
+  const cpu0 = process.cpuUsage();
+  t = performance.now();
+  const imported = toJs(app.first_delivery_imports());
+  timings.first_delivery_ms = since(t);
+  const firstCpu = process.cpuUsage(cpu0);
+  const first = toJs(app.reply(0));
+  const warm = [];
+  const cpu1 = process.cpuUsage();
+  for (let i = 1; i <= runs; i++) {
+    t = performance.now();
+    app.deliver(i);
+    warm.push(since(t));
+  }
+  const warmCpu = process.cpuUsage(cpu1);
+  const last = toJs(app.reply(-1));
+  timings.warm_delivery_median_ms = median(warm);
+  timings.warm_delivery_min_ms = Math.min(...warm);
+  timings.warm_delivery_max_ms = Math.max(...warm);
+  timings.first_delivery_process_cpu_ms = (firstCpu.user + firstCpu.system) / 1000;
+  timings.warm_delivery_process_cpu_mean_ms = (warmCpu.user + warmCpu.system) / 1000 / runs;
+  const coincurve = app.coincurve_import_chain();
+  let pydantic;
+  try {
+    pydantic = toJs(app.pydantic_check());
+  } catch (err) {
+    pydantic = { error: String(err).split("\n").slice(-3).join(" ") };
+  }
+  return {
+    pyodide: py.version, node: process.version, runs, setup, imported_by_first_delivery: imported,
+    first_reply: first, last_reply: last, coincurve_import: coincurve, pydantic, timings, sizes,
+  };
+}
+
+// A loopback object store with compare-and-swap on an ETag (what R2's onlyIf gives a
+// Worker), so the signer's StateStore can be backed by awaited JS fetch calls.
+function startBlobServer() {
+  let blob = null;
+  let etag = 0;
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      if (req.url === "/ping") return res.end("pong");
+      if (req.method === "GET") {
+        if (blob === null) return res.writeHead(404).end();
+        return res.writeHead(200, { etag: String(etag) }).end(blob);
+      }
+      if (req.method === "PUT") {
+        const ifMatch = req.headers["if-match"];
+        const ifNone = req.headers["if-none-match"];
+        if ((ifNone === "*" && blob !== null) || (ifMatch !== undefined && ifMatch !== String(etag))) {
+          return res.writeHead(412).end();
+        }
+        blob = Buffer.concat(chunks);
+        etag += 1;
+        return res.writeHead(200, { etag: String(etag) }).end();
+      }
+      res.writeHead(405).end();
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve({ server, base: `http://127.0.0.1:${server.address().port}` })),
+  );
+}
+
+async function jspi(calls) {
+  const { server, base } = await startBlobServer();
+  try {
+    const { py, app, timings } = await start();
+    py.globals.set("BASE", base);
+    const out = { pyodide: py.version, node: process.version, execArgv: process.execArgv, calls, timings };
+    out.can_run_sync_in_runPython = py.runPython("from pyodide.ffi import can_run_sync; can_run_sync()");
+    out.can_run_sync_in_runPythonAsync = await py.runPythonAsync("from pyodide.ffi import can_run_sync; can_run_sync()");
+    app.install_coincurve_stub();
+    app.setup(3);
+    // 1. sync Python, called from an async Python entry, blocks on JS fetch of the loopback
+    try {
+      out.sync_fetch_from_async_entry = toJs(await app.jspi_ping(`${base}/ping`));
+    } catch (err) {
+      out.sync_fetch_from_async_entry = { error: lastLine(err) };
+    }
+    // 2. the same sync code called straight from JS, without and with callPromising
+    try {
+      out.sync_fetch_from_plain_js_call = app.sync_get(`${base}/ping`);
+    } catch (err) {
+      out.sync_fetch_from_plain_js_call = { error: lastLine(err) };
+    }
+    try {
+      out.sync_fetch_via_callPromising = await app.sync_get.callPromising(`${base}/ping`);
+    } catch (err) {
+      out.sync_fetch_via_callPromising = { error: lastLine(err) };
+    }
+    // 3. cost per call (the run_sync kinds only where stack switching works), and a whole
+    //    get_balance delivery over a fetch-backed store
+    const jspiWorks = out.sync_fetch_from_async_entry?.ok === true;
+    out.overhead = {};
+    for (const kind of toJs(py.runPython("import pyodide_spike_app as a; list(a.OVERHEAD_KINDS)"))) {
+      if (kind.includes("run_sync") && !jspiWorks) continue;
+      out.overhead[kind] = await perCall(calls, () => app.jspi_loop(kind, `${base}/ping`, calls), 1);
+    }
+    out.overhead.js_only_fetch = await perCall(calls, async () => (await fetch(`${base}/ping`)).text());
+    out.overhead.js_only_await_resolved = await perCall(calls, () => Promise.resolve(1));
+    out.overhead.js_calls_python_async_def = await perCall(calls, () => app.jspi_loop("none", "", 0));
+    if (jspiWorks) out.delivery_over_fetch_store = toJs(await app.jspi_delivery(base));
+    out.blocked_fetches = blockedFetches;
+    return out;
+  } finally {
+    server.close();
+  }
+}
+
+// Microseconds per call of an async function, wall clock and this process's CPU time.
+// `rounds` calls of fn (default: one per call counted; a Python loop runs `calls` itself).
+async function perCall(calls, fn, rounds = calls) {
+  const cpu = process.cpuUsage();
+  const t = performance.now();
+  for (let i = 0; i < rounds; i++) await fn();
+  const wall = (performance.now() - t) / calls;
+  const used = process.cpuUsage(cpu);
+  const round = (x) => Math.round(x * 10) / 10;
+  return { wall_us: round(wall * 1000), cpu_us: round((used.user + used.system) / calls) };
+}
+
+const lastLine = (err) => String(err).trim().split("\n").slice(-1)[0];
+
+async function main() {
+  const [command = "smoke", ...rest] = process.argv.slice(2);
+  const opt = (name, fallback) => {
+    const i = rest.indexOf(name);
+    return i >= 0 ? Number(rest[i + 1]) : fallback;
+  };
+  let result;
+  if (command === "smoke") result = await smoke();
+  else if (command === "bench") result = await bench(opt("--runs", 20));
+  else if (command === "jspi") result = await jspi(opt("--calls", 200));
+  else throw new Error(`unknown command ${command}; use smoke, bench or jspi`);
+  result.blocked_fetches = blockedFetches;
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((err) => {
+    process.stderr.write(`pyodide_host: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  });
+}
