@@ -19,8 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from coincurve import PublicKey
-
+from signer_core.crypto.ec import Point
 from signer_core.wallets.base import WalletEnv
 from signer_core.wallets.cashu import dhke
 from signer_core.wallets.cashu.amounts import input_fee
@@ -187,7 +186,7 @@ class CashuCore:
         # cheapest to spend later; ties broken by id for determinism
         return min(ids, key=lambda k: (int(self.data["keysets"][k].get("input_fee_ppk", 0)), k))
 
-    def mint_key(self, keyset_id: str, amount: int) -> PublicKey:
+    def mint_key(self, keyset_id: str, amount: int) -> Point:
         keyset = self.data["keysets"].get(keyset_id)
         if keyset is None:
             self.load_keysets(force=True)

@@ -6,7 +6,8 @@
 - keyset version 00 (legacy): BIP-32 path ``m/129372'/0'/{id_int}'/{counter}'/0|1``.
 
 The secret is used as its lowercase hex string (what the mint sees and hashes to the curve).
-BIP-32 private derivation is a few lines of HMAC-SHA512 and coincurve, so no bip32 library.
+BIP-32 private derivation is a few lines of HMAC-SHA512 and one generator multiplication,
+so no bip32 library.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from coincurve import PublicKey
-
+from signer_core.crypto import ec
 from signer_core.wallets.cashu.dhke import CURVE_ORDER
 
 HMAC_KDF_TAG = b"Cashu_KDF_HMAC_SHA256"
@@ -50,7 +50,7 @@ def _child(key: int, chain: bytes, index: int) -> tuple[int, bytes]:
     if index >= HARDENED:
         data = b"\x00" + key.to_bytes(32, "big")
     else:
-        data = bytes(PublicKey.from_valid_secret(key.to_bytes(32, "big")).format(True))
+        data = ec.mul_g(key.to_bytes(32, "big")).compressed()
     digest = hmac.new(chain, data + index.to_bytes(4, "big"), hashlib.sha512).digest()
     tweak = int.from_bytes(digest[:32], "big")
     child = (tweak + key) % CURVE_ORDER
