@@ -83,7 +83,7 @@ def test_a_relay_url_nostr_sdk_refuses_does_not_block_the_others(tmp_path: Path)
     """Found by the fuzz: "ws://" passes registration but nostr-sdk cannot parse it; the
     subscription sync used to raise on it, so relays after it were never subscribed (for
     every wallet of the watcher), retried every 5 s forever."""
-    from nwc_signer.devrelay import InProcessRelay
+    from nwc_signer.dev.relay import InProcessRelay
 
     relay = InProcessRelay().start()
     try:
