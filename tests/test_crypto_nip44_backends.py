@@ -2,16 +2,13 @@
 
 ``tests/test_nip44.py`` runs the same file under whatever ``NWC_CRYPTO`` selects; this one
 switches the backend itself, so a plain test run always covers the pure path too. The vector
-file is found and hash-checked exactly as there; a missing file FAILS (no skip).
+file is found and hash-checked by that module's loader; a missing file FAILS (no skip).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,43 +16,7 @@ import pytest
 from signer_core.crypto import backend, nip44
 from signer_core.crypto.nip44 import Nip44Error
 from signer_core.crypto.secp import xonly_pubkey
-
-REPO = Path(__file__).resolve().parents[1]
-VECTORS_SHA256 = "269ed0f69e4c192512cc779e78c555090cebc7c785b609e338a62afc3ce25040"
-_CANDIDATES = [
-    *([Path(os.environ["NIP44_VECTORS"])] if os.environ.get("NIP44_VECTORS") else []),
-    REPO.parent / "shared" / "vectors" / "nip44.vectors.json",
-    REPO / "shared" / "vectors" / "nip44.vectors.json",
-]
-
-
-def _load() -> dict[str, Any] | None:
-    for path in _CANDIDATES:
-        if path.is_file():
-            raw = path.read_bytes()
-            digest = hashlib.sha256(raw).hexdigest()
-            assert digest == VECTORS_SHA256, f"{path} is not the published file"
-            data: dict[str, Any] = json.loads(raw)["v2"]
-            return data
-    return None
-
-
-V2 = _load()
-
-
-def _cases(*keys: str) -> list[Any]:
-    if V2 is None:
-        return [pytest.param(None, id="vectors-missing")]
-    node: Any = V2
-    for key in keys:
-        node = node[key]
-    return [pytest.param(case, id=str(i)) for i, case in enumerate(node)]
-
-
-def _need(case: Any) -> Any:
-    if case is None:
-        pytest.fail("official NIP-44 vectors not found (set NIP44_VECTORS)", pytrace=False)
-    return case
+from tests.test_nip44 import _cases, _need  # the one loader of the official vector file
 
 
 @pytest.fixture(params=["native", "pure"], autouse=True)
