@@ -73,6 +73,7 @@ def test_get_balance_delivery_is_answered_under_pyodide(host: Path) -> None:
     assert answer["from_service"] is True  # signed by the connection's wallet-service key
     _assert_balance_reply(answer["reply"])
     assert answer["store_writes"] == 1  # wallet creation only: a get_balance writes nothing
+    assert out["coincurve_import"] == ""  # the Cashu backend imports under Pyodide
     assert out["blocked_fetches"] == []  # nothing tried to leave the machine
 
 

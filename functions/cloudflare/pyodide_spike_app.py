@@ -6,17 +6,16 @@ through `signer_core.pipeline.handle_webhook` and decrypts the reply. It is a me
 harness, not the Worker's entry point. Nothing from `signer_core` is imported at module
 level, so the host can time those imports on their own.
 
-Under Pyodide the Cashu backend cannot import (it imports coincurve directly, and no
-Pyodide build of coincurve exists): `coincurve_import_chain` names where, and
-`install_coincurve_stub` puts a stand-in in `sys.modules` that fails on any use. A
-get_balance with no pending work never touches it, which is what the spike shows.
+Until 4515bfd the Cashu backend imported coincurve directly, and no Pyodide build of
+coincurve exists: `coincurve_import_chain` names where an import still reaches it, and
+`install_coincurve_stub` (used by the host only then) puts a stand-in in `sys.modules` that
+fails on any use, enough for a get_balance with no pending work.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib
 import json
 import sys
 import time
@@ -229,11 +228,56 @@ def _signed_get_balance(h: Harness, now: int) -> Any:
     return WebhookRequest(headers, body)
 
 
+def export_fixture() -> str:
+    """The wallet and signed deliveries as JSON, for a fresh interpreter to answer cold."""
+    h = harness()
+    current = h.store.read()
+    assert current is not None
+    return json.dumps(
+        {
+            "blob": current[0].decode("latin-1"),
+            "mark": h.guard.mark,
+            "root": h.secrets.root_secret.hex(),
+            "wallet_id": h.config.wallet_id,
+            "watcher_pubkey": h.config.watcher_pubkey,
+            "client_secret": h.client_secret.hex(),
+            "service_pubkey": h.service_pubkey,
+            "requests": [[dict(r.headers), r.body.decode()] for r in h.requests],
+        }
+    )
+
+
+def load_fixture(text: str) -> None:
+    """Rebuild what `export_fixture` wrote (imports nothing the pipeline has not)."""
+    global _harness
+    from signer_core.pipeline import SignerConfig, WebhookRequest
+    from signer_core.session import Secrets
+
+    raw = json.loads(text)
+    store, guard = MemoryStore(), MemoryGuard()
+    store.write(raw["blob"].encode("latin-1"), None)
+    store.writes = 0
+    guard.advance(raw["mark"])
+    _harness = Harness(
+        store, guard, Secrets(bytes.fromhex(raw["root"])),
+        SignerConfig(wallet_id=raw["wallet_id"], watcher_pubkey=raw["watcher_pubkey"]),
+        bytes.fromhex(raw["client_secret"]), raw["service_pubkey"], b"",
+    )  # fmt: skip
+    _harness.requests = [WebhookRequest(hd, body.encode()) for hd, body in raw["requests"]]
+
+
+def warm_crypto() -> None:
+    """`signer_core.crypto.backend.warm()`: the pure tables, as a Worker snapshot could hold."""
+    from signer_core.crypto import backend
+
+    backend.warm()
+
+
 def deliver(index: int) -> int:
     """Answer prepared delivery `index` (the timed call: no signing, no decrypting)."""
     from signer_core.pipeline import handle_webhook
 
-    h = _need()
+    h = harness()
     response = handle_webhook(
         h.requests[index], store=h.store, guard=h.guard, secrets=h.secrets, config=h.config
     )
@@ -253,7 +297,7 @@ def reply(index: int = -1) -> dict[str, Any]:
     from signer_core.crypto import nip44
     from signer_core.protocol.events import verify_event
 
-    h = _need()
+    h = harness()
     response = h.responses[index]
     out: dict[str, Any] = {"status": response.status, "message": response.message}
     if response.events:
@@ -297,110 +341,8 @@ def pydantic_check() -> dict[str, Any]:
     }
 
 
-def _need() -> Harness:
+def harness() -> Harness:
+    """The wallet and deliveries `setup` made."""
     if _harness is None:
         raise RuntimeError("call setup() first")
     return _harness
-
-
-# --- the I/O question: synchronous Python blocking on async JS (JSPI) -------------------
-
-
-def _ffi() -> Any:
-    """`pyodide.ffi` (Pyodide only; imported by name so CPython tools do not look for it)."""
-    return importlib.import_module("pyodide.ffi")
-
-
-def _js() -> Any:
-    return importlib.import_module("js")
-
-
-def sync_get(url: str) -> str:
-    """A plain synchronous function doing network I/O through JS fetch + run_sync."""
-    run_sync = _ffi().run_sync
-    response = run_sync(_js().fetch(url))
-    return str(run_sync(response.text()))
-
-
-async def jspi_ping(url: str) -> dict[str, Any]:
-    """An async entry (as a Worker's on_fetch) calling synchronous code that blocks."""
-    return {"ok": sync_get(url) == "pong", "can_run_sync": bool(_ffi().can_run_sync())}
-
-
-OVERHEAD_KINDS = ("run_sync_resolved", "await_resolved", "fetch_run_sync", "fetch_await")
-
-
-async def jspi_loop(kind: str, url: str, calls: int) -> None:
-    """`calls` rounds of one way to wait for JS (the host times each loop, wall and CPU):
-    run_sync / await on an already resolved promise, and a loopback fetch made from sync
-    code through run_sync versus awaited directly in async code."""
-    ffi, js = _ffi(), _js()
-    for _ in range(calls):
-        if kind == "run_sync_resolved":
-            ffi.run_sync(js.Promise.resolve(1))
-        elif kind == "await_resolved":
-            await js.Promise.resolve(1)
-        elif kind == "fetch_run_sync":
-            sync_get(url)
-        elif kind == "fetch_await":
-            response = await js.fetch(url)
-            await response.text()
-        else:
-            raise ValueError(f"unknown kind {kind!r}")
-
-
-class FetchStore:
-    """`StateStore` over an HTTP object store with ETag compare-and-swap (as R2's onlyIf),
-    every call an awaited JS fetch made synchronous with run_sync: option (a)."""
-
-    def __init__(self, base: str) -> None:
-        self.url = f"{base}/blob"
-        self.calls = 0
-
-    def _fetch(self, init: dict[str, Any] | None = None) -> tuple[int, bytes, str]:
-        ffi, js = _ffi(), _js()
-        self.calls += 1
-        options = ffi.to_js(init or {}, dict_converter=js.Object.fromEntries)
-        response = ffi.run_sync(js.fetch(self.url, options))
-        body = ffi.run_sync(response.arrayBuffer()).to_bytes()
-        return int(response.status), bytes(body), str(response.headers.get("etag") or "")
-
-    def read(self) -> tuple[bytes, str] | None:
-        status, body, etag = self._fetch()
-        return None if status == 404 else (body, etag)
-
-    def write(self, blob: bytes, expected_version: str | None) -> str:
-        from signer_core.stores.base import VersionConflict
-
-        condition = (
-            {"If-None-Match": "*"} if expected_version is None else {"If-Match": expected_version}
-        )
-        data = _ffi().to_js(blob)
-        status, _, etag = self._fetch({"method": "PUT", "headers": condition, "body": data})
-        if status == 412:
-            raise VersionConflict(f"expected {expected_version}")
-        return etag
-
-
-async def jspi_delivery(base: str) -> dict[str, Any]:
-    """A whole get_balance delivery, unchanged synchronous pipeline, over a FetchStore."""
-    h = _need()
-    store = FetchStore(base)
-    current = h.store.read()
-    assert current is not None
-    store.write(current[0], None)
-    h.store = store  # type: ignore[assignment]  # same protocol, other class
-    store.calls = 0
-    started = time.perf_counter()
-    status = deliver(1)
-    first = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
-    deliver(2)
-    second = (time.perf_counter() - started) * 1000
-    return {
-        "status": status,
-        "reply": reply(-1).get("reply"),
-        "store_calls": store.calls,
-        "first_ms": round(first, 2),
-        "second_ms": round(second, 2),
-    }
