@@ -177,3 +177,25 @@ def test_warm_builds_the_pure_tables_only_when_asked() -> None:
         " gcm._slice_tables is not None)"
     )
     assert _ok(code, "pure") == "False True True True"
+
+
+def test_the_shared_secret_is_computed_once_per_backend(
+    switch: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ecdh_x is memoised (a request needs it three times), but never across backends:
+    a test that switches to pure must exercise pure."""
+    me, peer = secp.generate_private_key(), secp.xonly_pubkey(secp.generate_private_key())
+    calls: list[str] = []
+    for mode in ("native", "pure"):
+        backend.use(mode)
+        impl = backend.secp()
+        real = impl.ecdh_x
+
+        def counted(s: bytes, x: bytes, real=real, mode=mode):  # type: ignore[no-untyped-def]
+            calls.append(mode)
+            return real(s, x)
+
+        monkeypatch.setattr(impl, "ecdh_x", counted)
+        first = secp.ecdh_x(me, peer)
+        assert secp.ecdh_x(me, peer) == first
+    assert calls == ["native", "pure"]

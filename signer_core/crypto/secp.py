@@ -8,9 +8,14 @@ The work is done by the backend ``signer_core.crypto.backend`` picks: coincurve
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from signer_core.crypto import backend as _backend
 from signer_core.crypto.backend import InvalidKey, Point
+
+if TYPE_CHECKING:
+    from signer_core.crypto._protocols import SecpBackend
 
 __all__ = [
     "InvalidKey",
@@ -38,8 +43,8 @@ def generate_private_key() -> bytes:
 
 
 def xonly_pubkey(secret: bytes) -> bytes:
-    """The 32-byte x-only public key of a private key."""
-    return _backend.secp().xonly_pubkey(secret)
+    """The 32-byte x-only public key of a private key (memoised, see `_memo`)."""
+    return _xonly_memo(_backend.secp(), secret)
 
 
 def lift_x(xonly: bytes) -> Point:
@@ -63,5 +68,22 @@ def schnorr_verify(message32: bytes, signature: bytes, xonly: bytes) -> bool:
 
 
 def ecdh_x(secret: bytes, xonly: bytes) -> bytes:
-    """The unhashed 32-byte x coordinate of secret * lift_x(xonly) (what NIP-04/NIP-44 use)."""
-    return _backend.secp().ecdh_x(secret, xonly)
+    """The unhashed 32-byte x coordinate of secret * lift_x(xonly) (what NIP-04/NIP-44 use).
+
+    Memoised: one request needs the same shared secret three times (decrypting the request,
+    unwrapping the vault's data key, encrypting the reply), and a warm instance meets the
+    same connection again. That is two of a request's five scalar multiplications, which
+    matters where they are pure Python (Pyodide: ~40% of a get_balance)."""
+    return _ecdh_memo(_backend.secp(), secret, xonly)
+
+
+# Keyed by the backend too, so switching backends (tests) never reuses the other's answers.
+# The process holds the root secret anyway; these keys never leave memory.
+@lru_cache(maxsize=256)
+def _ecdh_memo(impl: SecpBackend, secret: bytes, xonly: bytes) -> bytes:
+    return impl.ecdh_x(secret, xonly)
+
+
+@lru_cache(maxsize=256)
+def _xonly_memo(impl: SecpBackend, secret: bytes) -> bytes:
+    return impl.xonly_pubkey(secret)
