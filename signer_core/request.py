@@ -29,6 +29,7 @@ from signer_core.protocol.events import Event, tag_value
 from signer_core.protocol.webhook import WebhookResponse
 from signer_core.state import Connection, LedgerEntry
 from signer_core.vault.sealed import Unauthorized
+from signer_core.wallets.base import FundsInFlight
 
 log = logging.getLogger("nwc_signer.request")
 
@@ -109,6 +110,10 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
         session.commit_if_changed()
         retry = deps.config.pending_retry_s
         raise Reject(409, "payment in flight; retry soon", retry_after=retry) from None
+    except FundsInFlight:  # before any claim: nothing to record, ask again soon
+        session.commit_if_changed()
+        retry = deps.config.pending_retry_s
+        raise Reject(409, "funds reserved by payments in flight; retry soon", retry) from None
 
     claimed = ctx.entry.request_id in state.ledger  # the method claimed it: money may move
     sticky = method in methods.LEDGERED and (refusal is None or refusal.code in STICKY_ERRORS)

@@ -82,6 +82,12 @@ class PreparedPayment:
         return cls(**raw)
 
 
+class FundsInFlight(Exception):  # noqa: N818 - a state, not a failure
+    """The wallet holds enough, but part of it is reserved by payments in flight (their
+    change comes back when they finish): a retryable refusal (409), never a stored
+    INSUFFICIENT_BALANCE. Raised before any claim, so nothing was reserved for this one."""
+
+
 @dataclass
 class PaymentOutcome:
     """What the backend says happened to a payment."""

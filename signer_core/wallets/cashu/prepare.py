@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signer_core.protocol.errors import ErrorCode, NwcError
-from signer_core.wallets.base import PreparedPayment, Transaction
+from signer_core.wallets.base import FundsInFlight, PreparedPayment, Transaction
 from signer_core.wallets.cashu import swap
 from signer_core.wallets.cashu.amounts import (
     blank_outputs_count,
@@ -73,6 +73,7 @@ def prepare(
 
     at_least = -(-inv.amount_msat // 1000)
     if st.balance() < at_least:  # no need to ask the mint
+        _busy_if_in_flight(core, at_least)
         raise NwcError(
             ErrorCode.INSUFFICIENT_BALANCE,
             f"insufficient balance: {st.balance()} sat available, the invoice asks for "
@@ -276,10 +277,20 @@ def _check_counters_free(core: CashuCore, keyset_id: str, count: int) -> None:
         raise CountersTaken()
 
 
+def _busy_if_in_flight(core: CashuCore, need: int) -> None:
+    """Refuse for now, not for good, when reserved proofs would cover the payment."""
+    if core.state.held() >= need:
+        raise FundsInFlight(
+            f"{core.state.held() - core.state.balance()} sat are reserved by payments in "
+            "flight; retry when they finish"
+        )
+
+
 def _insufficient(core: CashuCore, amount: int, fee_reserve: int, spendable: list[Any]) -> None:
     balance = sum(p["amount"] for p in spendable)
     fees = core.fee_of(spendable)
     need = amount + fee_reserve + fees
+    _busy_if_in_flight(core, need)
     extra = f" + up to {fees} sat input fees" if fees else ""
     raise NwcError(
         ErrorCode.INSUFFICIENT_BALANCE,

@@ -99,6 +99,10 @@ class State:
     def balance(self) -> int:
         return sum(int(p["amount"]) for p in self.spendable())
 
+    def held(self) -> int:
+        """Every proof, reserved ones included (what payments in flight may give back)."""
+        return sum(int(p["amount"]) for p in self.proofs)
+
     def add_proofs(self, proofs: Iterable[Proof]) -> int:
         """Add proofs not already held (by secret); returns the amount added."""
         known = {p["secret"] for p in self.proofs}
