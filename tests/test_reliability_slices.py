@@ -73,7 +73,7 @@ def test_twenty_concurrent_payments_stay_within_the_budget(tmp_path: Path, mint_
     assert out["spent_within_budget"], out
     assert out["paid"] and out["refused"].get("QUOTA_EXCEEDED"), out
     assert out["balance_delta_sat"] == out["expected_delta_sat"], out
-    assert out["phantom_sat"] == 0 and out["unanswered_after_60_tries"] == 0, out
+    assert out["phantom_sat"] == 0 and out["unanswered_after_wake"] == 0, out
     assert out["outgoing_settled"] == out["paid"], out
 
 
