@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from coincurve import PrivateKey, PublicKey, PublicKeyXOnly
 
-from signer_core.crypto.backend import InvalidKey, Point, scalar_from_bytes
+from signer_core.crypto.point import InvalidKey, Point, scalar_from_bytes
 
 __all__ = [
     "NAME",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from signer_core.crypto.backend import Point
+from signer_core.crypto.point import Point
 
 __all__ = ["CipherBackend", "SecpBackend"]
 

@@ -16,7 +16,7 @@ Plain big-integer arithmetic: correct, but not constant time.
 
 from __future__ import annotations
 
-from signer_core.crypto.backend import GX, GY, N, P
+from signer_core.crypto.point import GX, GY, N, P
 
 __all__ = [
     "INF",

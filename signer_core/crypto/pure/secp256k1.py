@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from signer_core.crypto.backend import InvalidKey, N, P, Point, scalar_from_bytes
+from signer_core.crypto.point import InvalidKey, N, P, Point, scalar_from_bytes
 from signer_core.crypto.pure import curve
 
 __all__ = [
