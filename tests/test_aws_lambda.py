@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
@@ -280,3 +281,35 @@ def test_the_deploy_path_creates_a_wallet_in_the_stack(endpoint: str, mint_url: 
     remember_secret(wallet.root_secret_hex())
     app = wallet.add_app("phone")
     assert wallet.call(app, "get_balance")["result"] == {"balance": 0}
+
+
+def test_one_invocation_verifies_parses_and_reads_settings_once(
+    wallet: Wallet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler checks the watcher's signature, parses the body and reads its settings
+    from the environment once per invocation (they used to be done two or three times)."""
+    from functions.aws_lambda.settings import Settings
+    from signer_core.protocol import webhook
+
+    app = wallet.add_app("once")
+    wallet.call(app, "get_balance")  # warm: the runtime exists, as on a warm Lambda
+    counts = {"verify": 0, "parse": 0, "settings": 0}
+    real_from_env = Settings.from_env
+
+    def verify(*args: Any) -> None:
+        counts["verify"] += 1
+        webhook.verify_delivery(*args)
+
+    def parse(body: bytes) -> webhook.Delivery:
+        counts["parse"] += 1
+        return webhook.parse_delivery(body)
+
+    def from_env(env: Any = None) -> Settings:
+        counts["settings"] += 1
+        return real_from_env(env)
+
+    monkeypatch.setattr(lambda_handler, "verify_delivery", verify)
+    monkeypatch.setattr(lambda_handler, "parse_delivery", parse)
+    monkeypatch.setattr(Settings, "from_env", from_env)
+    assert wallet.call(app, "get_balance")["result"] == {"balance": 0}
+    assert counts == {"verify": 1, "parse": 1, "settings": 1}
