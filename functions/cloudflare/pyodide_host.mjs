@@ -11,6 +11,8 @@
 //   node pyodide_host.mjs bench [--runs N]  load/import/delivery timings; JSON on stdout
 //   node --experimental-wasm-jspi pyodide_host.mjs jspi [--calls N]
 //                                           can sync Python block on an async JS fetch?
+//   node --experimental-wasm-jspi pyodide_host.mjs r2test
+//                                           signer_core.stores.r2 on miniflare's R2 binding
 //
 // Use the Node 22 binary pinned in package.json (node_modules/.bin/node); stdout carries
 // exactly one JSON document, everything else goes to stderr.
@@ -77,7 +79,7 @@ export async function start({ crypto = "pure" } = {}) {
   const ourBytes = copyTree(py, path.join(repo, "signer_core"), "/app/signer_core", (n) =>
     n.endsWith(".py"),
   );
-  for (const name of ["pyodide_spike_app.py", "pyodide_spike_io.py"]) {
+  for (const name of ["pyodide_spike_app.py", "pyodide_spike_io.py", "r2_check.py"]) {
     py.FS.writeFile(`/app/${name}`, fs.readFileSync(path.join(here, name)));
   }
   const vendored = path.join(repo, ".venv-pyodide", "python_modules");
@@ -266,6 +268,58 @@ async function perCall(calls, fn, rounds = calls) {
   return { wall_us: round(wall * 1000), cpu_us: round((used.user + used.system) / calls) };
 }
 
+// miniflare's R2 (workerd, the runtime Workers run on; loopback only) persisted to a temp
+// dir; its binding object goes into Pyodide as a Worker would hand it to Python. r2_check.py
+// drives signer_core.stores.r2.R2Store over it; then writers race from one version.
+async function r2test(racers) {
+  const os = await import("node:os");
+  const { Miniflare } = await import("miniflare");
+  const persist = fs.mkdtempSync(path.join(os.tmpdir(), "nwc-r2-"));
+  const mf = new Miniflare({
+    modules: true,
+    script: "export default { fetch() { return new Response('r2test') } }",
+    r2Buckets: ["STATE"],
+    r2Persist: persist,
+  });
+  try {
+    const bucket = await mf.getR2Bucket("STATE");
+    const { py, timings } = await start();
+    const check = py.pyimport("r2_check");
+    const out = { pyodide: py.version, node: process.version, miniflare: await miniflareVersion(), timings };
+    out.cases = toJs(await check.run(bucket));
+    const version = await check.racer_version.callPromising(bucket, "wallet/race");
+    // the same binding, counting puts in flight: the race is real only if all overlap
+    let inFlight = 0;
+    out.race_max_puts_in_flight = 0;
+    const counted = {
+      put: async (...args) => {
+        out.race_max_puts_in_flight = Math.max(out.race_max_puts_in_flight, ++inFlight);
+        try {
+          return await bucket.put(...args);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    const settled = await Promise.allSettled(
+      Array.from({ length: racers }, (_, i) => check.racer.callPromising(counted, "wallet/race", version, String(i))),
+    );
+    out.race = settled.map((s) => (s.status === "fulfilled" ? s.value : `rejected: ${lastLine(s.reason)}`));
+    const final = await bucket.get("wallet/race");
+    out.race_final_etag = final?.etag ?? null;
+    out.race_final_body = final ? await final.text() : null;
+    return out;
+  } finally {
+    await mf.dispose();
+    fs.rmSync(persist, { recursive: true, force: true });
+  }
+}
+
+async function miniflareVersion() {
+  const pkg = path.join(here, "node_modules", "miniflare", "package.json");
+  return JSON.parse(fs.readFileSync(pkg, "utf8")).version;
+}
+
 const lastLine = (err) => String(err).trim().split("\n").slice(-1)[0];
 
 async function main() {
@@ -278,7 +332,8 @@ async function main() {
   if (command === "smoke") result = await smoke();
   else if (command === "bench") result = await bench(opt("--runs", 20));
   else if (command === "jspi") result = await jspi(opt("--calls", 200));
-  else throw new Error(`unknown command ${command}; use smoke, bench or jspi`);
+  else if (command === "r2test") result = await r2test(opt("--racers", 4));
+  else throw new Error(`unknown command ${command}; use smoke, bench, jspi or r2test`);
   result.blocked_fetches = blockedFetches;
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
