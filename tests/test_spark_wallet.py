@@ -286,3 +286,32 @@ def test_webhook_signature() -> None:
     )
     assert not webhooks.verify(body + b" ", good, "s3cret")
     assert not webhooks.verify(body, good, "other") and not webhooks.verify(body, None, "s3cret")
+
+
+def test_a_failed_sync_is_not_retried_by_every_request(spark: Spark, fake: FakeSpark) -> None:
+    """While the operators are unreachable, each request would wait out the SDK's time
+    limits again; after a failed sync a warm process answers from the stored state until
+    the wake-up it asked for (FAST_POLL_S later), then tries again."""
+    from signer_core.wallets.spark import incoming
+
+    incoming.FAILED_SYNC_AT.clear()
+    spark.invoice(21)  # an open invoice: every request would sync
+    now = int(time.time())
+    assert spark.open(now=now).needs_sync()
+    fake.hang = True
+    wallet = spark.open(timeout=0.2, now=now)
+    try:
+        result = wallet.sync()  # the hanging operator costs the time limit once
+    finally:
+        spark.state = json.dumps(wallet.data)
+        wallet.close()
+    assert result.received == [] and result.wake_at == now + incoming.FAST_POLL_S
+    assert not spark.open(now=now + 5).needs_sync()  # backing off: answer at once
+    fake.hang = False
+    later = spark.open(now=now + incoming.FAST_POLL_S)
+    assert later.needs_sync()  # the wake-up it asked for syncs again
+    try:
+        later.sync()
+    finally:
+        later.close()
+    assert incoming.FAILED_SYNC_AT == {}  # a good sync ends the back-off

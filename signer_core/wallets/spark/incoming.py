@@ -27,6 +27,11 @@ INVOICE_CAP = 200
 CURSOR_SLACK_S = 600  # re-read this far behind the cursor: SDK timestamps are not ordered
 DEFAULT_SYNC_INTERVAL_S = 3600
 FAST_POLL_S, SLOW_POLL_S, FAST_WINDOW_S = 30, 300, 600
+# identity pubkey -> when this process last failed to sync that wallet. Kept in memory (a
+# warm instance), not in the state: while the operators are unreachable, requests answer
+# from the stored state at once instead of each waiting out the SDK's connect and sync time
+# limits (5-10 s) again; the wake-up the failure asked for tries again.
+FAILED_SYNC_AT: dict[str, int] = {}
 
 
 def make_invoice(
@@ -99,6 +104,9 @@ def _open_invoices(wallet: SparkWallet) -> list[dict[str, Any]]:
 def needs_sync(wallet: SparkWallet) -> bool:
     interval = int(wallet.env.config.get("spark_sync_interval_s", DEFAULT_SYNC_INTERVAL_S))
     stale = wallet.env.now - int(wallet.data.get("last_sync", 0)) >= interval
+    failed_at = FAILED_SYNC_AT.get(str(wallet.data.get("identity_pubkey") or ""))
+    if failed_at is not None and wallet.env.now - failed_at < FAST_POLL_S:
+        return False  # backing off after a failed sync (see FAILED_SYNC_AT)
     return stale or bool(_open_invoices(wallet))
 
 
@@ -125,7 +133,10 @@ def sync(wallet: SparkWallet) -> SyncResult:
         found = wallet.session.run("sync the wallet", op).payments
     except Exception as exc:
         log.info("spark: sync failed: %s", errors.to_nwc(exc, "sync").message)
+        if wallet.data.get("identity_pubkey"):
+            FAILED_SYNC_AT[str(wallet.data["identity_pubkey"])] = now
         return SyncResult(wake_at=now + FAST_POLL_S)
+    FAILED_SYNC_AT.pop(str(wallet.data.get("identity_pubkey") or ""), None)
     seen: list[str] = list(wallet.data.get("seen_receives", []))
     known = set(seen)
     invoices = wallet.data.setdefault("invoices", {})
