@@ -13,6 +13,12 @@
 //                                           can sync Python block on an async JS fetch?
 //   node --experimental-wasm-jspi pyodide_host.mjs r2test
 //                                           signer_core.stores.r2 on miniflare's R2 binding
+//   node --experimental-wasm-jspi pyodide_host.mjs serve --port N --persist DIR [--admin]
+//                                           worker.py's Default.fetch on 127.0.0.1:N, over
+//                                           miniflare's R2 (STATE) and D1 (GUARD); settings
+//                                           from NWC_ROOT_SECRET, NWC_WATCHER_PUBKEY,
+//                                           NWC_WALLET_ID; --admin adds /__admin/ routes
+//                                           (tests: the state object and the guard)
 //
 // Use the Node 22 binary pinned in package.json (node_modules/.bin/node); stdout carries
 // exactly one JSON document, everything else goes to stderr.
@@ -79,7 +85,7 @@ export async function start({ crypto = "pure" } = {}) {
   const ourBytes = copyTree(py, path.join(repo, "signer_core"), "/app/signer_core", (n) =>
     n.endsWith(".py"),
   );
-  for (const name of ["pyodide_spike_app.py", "pyodide_spike_io.py", "r2_check.py"]) {
+  for (const name of ["pyodide_spike_app.py", "pyodide_spike_io.py", "r2_check.py", "worker.py"]) {
     py.FS.writeFile(`/app/${name}`, fs.readFileSync(path.join(here, name)));
   }
   const vendored = path.join(repo, ".venv-pyodide", "python_modules");
@@ -315,6 +321,98 @@ async function r2test(racers) {
   }
 }
 
+// One Worker isolate, offline: miniflare's R2 and D1 as bindings, Pyodide loaded once,
+// worker.py imported once, each HTTP request handed to Default.fetch (an async entry, so
+// the synchronous core can block on the bindings and on fetch with run_sync).
+async function serve(port, persist, admin) {
+  const { Miniflare } = await import("miniflare");
+  const mf = new Miniflare({
+    modules: true,
+    script: "export default { fetch() { return new Response('serve') } }",
+    r2Buckets: ["STATE"],
+    r2Persist: path.join(persist, "r2"),
+    d1Databases: ["GUARD"],
+    d1Persist: path.join(persist, "d1"),
+  });
+  const bucket = await mf.getR2Bucket("STATE");
+  const d1 = await mf.getD1Database("GUARD");
+  const { py } = await start();
+  const env = {
+    STATE: bucket,
+    GUARD: d1,
+    ROOT_SECRET: process.env.NWC_ROOT_SECRET ?? "",
+    WATCHER_PUBKEY: process.env.NWC_WATCHER_PUBKEY ?? "",
+    WALLET_ID: process.env.NWC_WALLET_ID ?? "",
+  };
+  const worker = py.pyimport("worker").Default(null, env);
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", async () => {
+      try {
+        const body = Buffer.concat(chunks);
+        if (admin && req.url.startsWith("/__admin/")) return await adminRoute(req, res, body, bucket, d1);
+        const cpu = process.cpuUsage();
+        const t = performance.now();
+        const init = { method: req.method, headers: req.headers };
+        if (!["GET", "HEAD"].includes(req.method)) init.body = body;
+        const answer = await worker.fetch(new Request(`http://127.0.0.1${req.url}`, init));
+        const headers = toJs(answer.headers);
+        const out = answer.body.toJs();
+        const status = answer.status;
+        answer.destroy?.();
+        const used = process.cpuUsage(cpu);
+        headers["x-host-wall-ms"] = String(since(t));
+        headers["x-host-cpu-ms"] = String((used.user + used.system) / 1000);
+        res.writeHead(status, headers).end(Buffer.from(out));
+      } catch (err) {
+        process.stderr.write(`serve: ${lastLine(err)}\n`);
+        res.writeHead(500, { "content-type": "application/json" }).end('{"error":"host failure"}');
+      }
+    });
+  });
+  await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
+  process.stdout.write(`${JSON.stringify({ listening: server.address().port, pyodide: py.version })}\n`);
+  const stop = async () => {
+    server.close();
+    await mf.dispose();
+    process.exit(0);
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+  return new Promise(() => {});
+}
+
+// Test-only (--admin): the state object and the guard, as the tests' wallet folder syncs them.
+async function adminRoute(req, res, body, bucket, d1) {
+  if (req.url === "/__admin/state" && req.method === "GET") {
+    const obj = await bucket.get("wallet.sealed");
+    if (obj === null) return res.writeHead(404).end();
+    return res.writeHead(200, { etag: obj.etag }).end(Buffer.from(await obj.arrayBuffer()));
+  }
+  if (req.url === "/__admin/state" && req.method === "PUT") {
+    const match = req.headers["if-match"];
+    const onlyIf = match ? { etagMatches: match } : { etagDoesNotMatch: "*" };
+    const obj = await bucket.put("wallet.sealed", new Uint8Array(body), { onlyIf });
+    if (obj === null) return res.writeHead(412).end();
+    return res.writeHead(200, { etag: obj.etag }).end();
+  }
+  const m = /^\/__admin\/guard\/(\d+)$/.exec(req.url);
+  if (m && req.method === "POST") {
+    await d1.exec("CREATE TABLE IF NOT EXISTS guard (id TEXT PRIMARY KEY, high_water INTEGER NOT NULL)");
+    await d1
+      .prepare("INSERT INTO guard (id, high_water) VALUES ('wallet', ?) ON CONFLICT(id) DO UPDATE SET high_water = MAX(high_water, excluded.high_water)")
+      .bind(Number(m[1]))
+      .run();
+    return res.writeHead(204).end();
+  }
+  if (req.url === "/__admin/guard" && req.method === "GET") {
+    const row = await d1.prepare("SELECT high_water FROM guard WHERE id = 'wallet'").first();
+    return res.writeHead(200).end(String(row?.high_water ?? 0));
+  }
+  res.writeHead(404).end();
+}
+
 async function miniflareVersion() {
   const pkg = path.join(here, "node_modules", "miniflare", "package.json");
   return JSON.parse(fs.readFileSync(pkg, "utf8")).version;
@@ -333,7 +431,12 @@ async function main() {
   else if (command === "bench") result = await bench(opt("--runs", 20));
   else if (command === "jspi") result = await jspi(opt("--calls", 200));
   else if (command === "r2test") result = await r2test(opt("--racers", 4));
-  else throw new Error(`unknown command ${command}; use smoke, bench, jspi or r2test`);
+  else if (command === "serve") {
+    const i = rest.indexOf("--persist");
+    if (i < 0) throw new Error("serve needs --persist DIR");
+    return serve(opt("--port", 8787), rest[i + 1], rest.includes("--admin"));
+  }
+  else throw new Error(`unknown command ${command}; use smoke, bench, jspi, r2test or serve`);
   result.blocked_fetches = blockedFetches;
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -26,7 +26,15 @@ from tests.nwc import App
 RUNTIMES = {
     "local": "local",
     "lambda": "aws_lambda",
+    "cloudflare": "cloudflare",
 }
+
+
+def store_faults(driver: Driver) -> None:
+    """Skip a case that injects store faults by monkeypatching ``store_class`` in this
+    process when the runtime's store lives in another process (cloudflare: Node)."""
+    if not getattr(driver.target, "store_faults_in_process", True):
+        pytest.skip("store faults are injected in-process; this runtime's store runs in Node")
 
 
 @dataclass

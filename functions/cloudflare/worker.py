@@ -1,0 +1,252 @@
+"""The Cloudflare Worker entry (Python Workers, Pyodide): a thin adapter around
+``signer_core.pipeline.handle_webhook``, like ``functions/local``.
+
+The core is synchronous; its I/O (the R2 state object, the D1 rollback guard, the mint's
+HTTP) blocks on JS promises with ``pyodide.ffi.run_sync``, which needs JSPI and an async
+entry: ``Default.fetch`` is that entry (docs/cloudflare.md, "The I/O question").
+
+Bindings and settings (wrangler): ``STATE`` (R2 bucket, object ``wallet.sealed``), ``GUARD``
+(D1 database: the rollback high-water mark), secret ``ROOT_SECRET`` (64 hex), vars
+``WATCHER_PUBKEY`` and ``WALLET_ID``. Without a ``GUARD`` binding the Worker refuses every
+delivery (503): R2 alone can be rolled back, so there is no unguarded mode.
+
+Outside the Workers runtime (the offline Node host, ``pyodide_host.mjs serve``) the
+``workers`` module does not exist; a minimal stand-in with the same shape is used there.
+This file is one module on purpose: a Python Worker's main module imports its siblings as
+top-level modules, which mypy on CPython cannot follow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+import httpx
+
+from signer_core.pipeline import SignerConfig, WebhookRequest, WebhookResponse, handle_webhook
+from signer_core.protocol.text import parse_uint
+from signer_core.protocol.webhook import MAX_BODY_BYTES, encode_response
+from signer_core.session import Secrets
+from signer_core.stores.base import StoreUnavailable
+from signer_core.stores.r2 import R2Store, pyodide_to_js
+
+log = logging.getLogger("nwc_signer.cloudflare")
+
+STATE_KEY = "wallet.sealed"
+GUARD_ID = "wallet"
+WEBHOOK_PATHS = ("/", "/webhook")
+ALLOW = "GET, HEAD, POST"
+
+
+class _StandInEntrypoint:
+    """The shape of ``workers.WorkerEntrypoint``: the runtime sets ``env`` (and ``ctx``)."""
+
+    def __init__(self, ctx: Any = None, env: Any = None) -> None:
+        self.ctx = ctx
+        self.env = env
+
+
+class _StandInResponse:
+    """The shape of ``workers.Response`` the host reads: body bytes, status, headers."""
+
+    def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None):
+        self.body = body
+        self.status = status
+        self.headers = dict(headers or {})
+
+
+try:  # the Python Workers runtime
+    _workers = importlib.import_module("workers")
+    WorkerEntrypoint: Any = _workers.WorkerEntrypoint
+    Response: Any = _workers.Response
+except ImportError:  # the offline Node host (and CPython, for type checks)
+    WorkerEntrypoint = _StandInEntrypoint
+    Response = _StandInResponse
+
+
+def _run_sync(promise: Any) -> Any:
+    return importlib.import_module("pyodide.ffi").run_sync(promise)
+
+
+# --- the rollback guard: D1 ------------------------------------------------------------
+
+
+class D1GenerationGuard:
+    """``GenerationGuard`` in a D1 table: one row per wallet, raised with ``MAX`` in one
+    statement, so it never goes down and concurrent advances cannot lose the higher one.
+    D1 is strongly consistent (one primary), unlike KV (eventually consistent, so a read
+    could see an older, lower mark)."""
+
+    SCHEMA = "CREATE TABLE IF NOT EXISTS guard (id TEXT PRIMARY KEY, high_water INTEGER NOT NULL)"
+
+    def __init__(self, db: Any, guard_id: str = GUARD_ID) -> None:
+        self.db = db
+        self.guard_id = guard_id
+        self._ready = False
+
+    def _exec(self, sql: str, *params: Any) -> Any:
+        try:
+            statement = self.db.prepare(sql)
+            if params:
+                statement = statement.bind(*params)
+            return _run_sync(statement.all() if sql.startswith("SELECT") else statement.run())
+        except Exception as exc:
+            raise StoreUnavailable(f"rollback guard unavailable ({type(exc).__name__})") from None
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            self._exec(self.SCHEMA)
+            self._ready = True
+
+    def high_water(self) -> int:
+        self._ensure()
+        rows = self._exec("SELECT high_water FROM guard WHERE id = ?", self.guard_id).results
+        found = [int(row.high_water) for row in rows]
+        return found[0] if found else 0
+
+    def advance(self, generation: int) -> None:
+        self._ensure()
+        self._exec(
+            "INSERT INTO guard (id, high_water) VALUES (?, ?) ON CONFLICT(id) "
+            "DO UPDATE SET high_water = MAX(high_water, excluded.high_water)",
+            self.guard_id,
+            int(generation),
+        )
+
+
+# --- the mint's HTTP: JS fetch ---------------------------------------------------------
+
+
+class JsFetchTransport(httpx.BaseTransport):
+    """httpx over the runtime's ``fetch``, blocking with ``run_sync`` (Pyodide has no
+    sockets). Any failure is a ``ReadError``: a rejected fetch cannot tell "never sent" from
+    "sent, answer lost", and the Cashu client treats a read error as maybe-received, which
+    is the safe reading for a melt."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        js = importlib.import_module("js")
+        timeout = request.extensions.get("timeout", {})
+        seconds = max((v for v in timeout.values() if v is not None), default=None)
+        init: dict[str, Any] = {
+            "method": request.method,
+            "headers": dict(request.headers.items()),
+        }
+        body = request.read()
+        if body:
+            init["body"] = body
+        if seconds is not None:
+            init["signal"] = js.AbortSignal.timeout(int(seconds * 1000))
+        try:
+            answer = _run_sync(js.fetch(str(request.url), pyodide_to_js(init)))
+            content = bytes(_run_sync(answer.arrayBuffer()).to_bytes())
+            # fetch has already decoded the body: its encoding and length no longer apply
+            headers = [
+                (str(k), str(v))
+                for k, v in answer.headers.entries()
+                if str(k).lower() not in ("content-encoding", "content-length")
+            ]
+            status = int(answer.status)
+        except Exception as exc:
+            raise httpx.ReadError(f"fetch failed ({type(exc).__name__})", request=request) from None
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+
+def _with_js_fetch(wallet: Any) -> Any:
+    """The pipeline's wallet hook: a Cashu wallet is rebuilt over the same state slice with
+    the JS transport (its constructor's ``transport`` argument, as tests/faults.py uses)."""
+    from signer_core.wallets.cashu.wallet import CashuWallet
+
+    if isinstance(wallet, CashuWallet):
+        return CashuWallet(wallet.data, wallet.env, transport=JsFetchTransport())
+    return wallet
+
+
+# --- the entry -------------------------------------------------------------------------
+
+
+def _answer(status: int, headers: dict[str, str], body: bytes) -> Any:
+    if Response is _StandInResponse:
+        return _StandInResponse(body, status, headers)
+    return Response(body.decode(), status=status, headers=headers)
+
+
+def _error(status: int, message: str, **extra: str) -> Any:
+    status_, headers, body = encode_response(WebhookResponse(status, message=message))
+    return _answer(status_, {**headers, **extra}, body)
+
+
+def _config(env: Any) -> tuple[SignerConfig, Secrets]:
+    root_hex = str(env.ROOT_SECRET)
+    if len(root_hex) != 64:
+        raise ValueError("ROOT_SECRET must be 64 hex digits")
+    secrets = Secrets(root_secret=bytes.fromhex(root_hex))
+    config = SignerConfig(wallet_id=str(env.WALLET_ID), watcher_pubkey=str(env.WATCHER_PUBKEY))
+    return config, secrets
+
+
+def _is_null(value: Any) -> bool:
+    ffi = importlib.import_module("pyodide.ffi")
+    return value is None or value is getattr(ffi, "jsnull", None)
+
+
+def _binding(env: Any, name: str) -> Any:
+    value = getattr(env, name, None)
+    return None if _is_null(value) else value
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if _is_null(value) else str(value)
+
+
+class Default(WorkerEntrypoint):  # type: ignore[misc]
+    """The Worker: POST / or /webhook with a signed delivery; GET /health."""
+
+    async def fetch(self, request: Any) -> Any:
+        try:
+            raw = getattr(request, "js_object", request)
+            early = _route(raw)
+            if early is not None:
+                return early
+            body = bytes((await raw.arrayBuffer()).to_bytes())
+            if len(body) > MAX_BODY_BYTES:
+                return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+            return self._deliver(raw, body)
+        except Exception as exc:  # handle_webhook never raises; this is the last guard
+            log.error("unexpected failure in the worker (%s)", type(exc).__name__)
+            return _error(500, "internal error")
+
+    def _deliver(self, raw: Any, body: bytes) -> Any:
+        guard_db = _binding(self.env, "GUARD")
+        if guard_db is None:
+            log.error("no GUARD (D1) binding: refusing to run without a rollback guard")
+            return _error(503, "not configured: no rollback guard")
+        config, secrets = _config(self.env)
+        headers = {str(k): str(v) for k, v in raw.headers.entries()}
+        response = handle_webhook(
+            WebhookRequest(headers, body),
+            store=R2Store(self.env.STATE, STATE_KEY, _run_sync),
+            guard=D1GenerationGuard(guard_db),
+            secrets=secrets,
+            config=config,
+            wallet_hook=_with_js_fetch,
+        )
+        return _answer(*encode_response(response))
+
+
+def _route(raw: Any) -> Any:
+    """Everything that is not a webhook delivery, answered before reading a body."""
+    path = str(importlib.import_module("js").URL.new(str(raw.url)).pathname)
+    method = str(raw.method)
+    if method in ("GET", "HEAD"):
+        if path == "/health":
+            return _answer(200, {"Content-Type": "application/json"}, b'{"ok":true}')
+        return _error(404, "not found")
+    if method != "POST":
+        return _error(405, f"method {method} not allowed", Allow=ALLOW)
+    if path not in WEBHOOK_PATHS:
+        return _error(404, "not found")
+    length = parse_uint(_text_or_none(raw.headers.get("content-length")))
+    if length is not None and length > MAX_BODY_BYTES:
+        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    return None
