@@ -52,7 +52,7 @@ if [ ! -f "$cf_stamp" ] || [ "$(cat "$cf_stamp")" != "$cf_want" ] || [ ! -d "$cf
     echo "$cf_want" > "$cf_stamp"
     rm -f "$cf_failed"
   else
-    echo "WARNING: the Pyodide host was not installed: $reason; tests/test_pyodide_smoke.py and tests/test_r2_store.py will skip" >&2
+    echo "WARNING: the Pyodide host was not installed: $reason; tests/test_pyodide_smoke.py, tests/test_r2_store.py and the cloudflare conformance runtime will skip" >&2
     echo "$reason" > "$cf_failed"
   fi
 fi
