@@ -43,7 +43,7 @@ from types import TracebackType
 
 import httpx
 
-from nwc_signer.dev.process import REPO_ROOT, Supervisor, free_port, http_probe
+from nwc_signer.dev.process import REPO_ROOT, Supervised, Supervisor, free_port, http_probe
 
 MINT_REQUIREMENTS = ("cashu==0.20.2", "marshmallow<4", "limits<5")
 LOCK_FILE = Path(__file__).with_name("mint-requirements.lock")
@@ -187,7 +187,7 @@ def relock(
     lock.write_text(header + body)
 
 
-class DevMint:
+class DevMint(Supervised):
     """A nutshell mint subprocess; use as a context manager (or call start/stop)."""
 
     def __init__(
@@ -210,11 +210,6 @@ class DevMint:
         self.private_key = private_key or secrets.token_hex(32)
         self.start_timeout = start_timeout
         self.log_path = self.workdir / "mint.log"
-        self._child: Supervisor | None = None
-
-    @property
-    def proc(self) -> subprocess.Popen[bytes] | None:
-        return self._child.proc if self._child is not None else None
 
     def environment(self) -> dict[str, str]:
         home = self.workdir / "home"
@@ -255,16 +250,6 @@ class DevMint:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no mint log)"
-
-    def stop(self) -> None:
-        child, self._child = self._child, None
-        if child is not None:
-            child.stop()
-
-    def wait(self) -> None:
-        """Block while the mint runs (the foreground main); Ctrl-C returns."""
-        if self._child is not None:
-            self._child.wait()
 
     def restart(self, env: Mapping[str, str] | None = None) -> DevMint:
         """Stop and start again on the same port, database and key (e.g. new fake settings)."""

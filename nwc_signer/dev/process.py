@@ -199,3 +199,28 @@ class Supervisor:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class Supervised:
+    """A service run by one ``Supervisor`` at a time (the test mint, nostr-relay): the
+    delegation every such service needs, written once. Subclasses set ``_child`` in
+    ``start`` and may override ``log_tail`` for when nothing runs."""
+
+    _child: Supervisor | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self._child.proc if self._child is not None else None
+
+    def log_tail(self, lines: int = 30) -> str:
+        return self._child.log_tail(lines) if self._child is not None else "(not running)"
+
+    def stop(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop()
+
+    def wait(self) -> None:
+        """Block while the service runs (a foreground main); Ctrl-C returns."""
+        if self._child is not None:
+            self._child.wait()

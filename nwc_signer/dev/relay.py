@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 
 from nwc_signer.dev.mint import ensure_installed, relock
-from nwc_signer.dev.process import REPO_ROOT, Supervisor, free_port, port_probe
+from nwc_signer.dev.process import REPO_ROOT, Supervised, Supervisor, free_port, port_probe
 
 RELAY_REQUIREMENTS = ("nostr-relay==1.14",)
 LOCK_FILE = Path(__file__).with_name("relay-requirements.lock")
@@ -121,7 +120,7 @@ class InProcessRelay:
         self.stop()
 
 
-class NostrRelayProcess:
+class NostrRelayProcess(Supervised):
     """PyPI nostr-relay as a supervised process group (gunicorn master + worker)."""
 
     def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
@@ -130,11 +129,6 @@ class NostrRelayProcess:
         self._own = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="nwc-devrelay-"))
         self.log_path = self.workdir / "relay.log"
-        self._child: Supervisor | None = None
-
-    @property
-    def proc(self) -> subprocess.Popen[bytes] | None:
-        return self._child.proc if self._child is not None else None
 
     def start(self) -> NostrRelayProcess:
         exe = install()
@@ -147,18 +141,6 @@ class NostrRelayProcess:
         child.start()
         self._child = child
         return self
-
-    def log_tail(self, lines: int = 20) -> str:
-        return self._child.log_tail(lines) if self._child is not None else "(not running)"
-
-    def stop(self) -> None:
-        child, self._child = self._child, None
-        if child is not None:
-            child.stop()
-
-    def wait(self) -> None:
-        if self._child is not None:
-            self._child.wait()
 
     def cleanup(self) -> None:
         self.stop()
