@@ -5,15 +5,21 @@ runs while the function sleeps and nothing is lost when it is frozen. Every SDK 
 under a hard time limit (``asyncio.wait_for``), so an unreachable operator costs at most
 the limit, never a hang. ``breez_sdk_spark`` is imported on the first call only.
 
+Where the SDK cannot be imported at all (Cloudflare Python Workers: Pyodide loads no native
+wheel), every SDK call raises ``SparkUnavailable``, a NIP-47 error that says so, instead of
+an ImportError deep in a request; docs/cloudflare-spark.md has the design for Spark there.
+
 Never log a ``Config`` or a ``ConnectRequest``: their reprs carry the API key and the seed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import weakref
 from collections.abc import Awaitable, Callable
@@ -32,6 +38,8 @@ ConnectFn = Callable[[Any], Awaitable[Any]]
 
 API_KEY_ENV = "BREEZ_API_KEY"
 DISCONNECT_TIMEOUT_S = 5.0
+SDK_MODULE = "breez_sdk_spark"
+DESIGN_DOC = "docs/cloudflare-spark.md"
 
 
 class SparkTimeout(Exception):
@@ -43,9 +51,45 @@ class SparkTimeout(Exception):
         self.seconds = seconds
 
 
+class SparkUnavailable(NwcError):
+    """The Breez SDK cannot be loaded on this runtime (Pyodide has no native wheels).
+
+    A NwcError, so any path answers the client with it; the wallet turns it into
+    "pending" where an unknown outcome must keep its claim (reconcile, send).
+    """
+
+    def __init__(self) -> None:
+        if sys.platform == "emscripten":
+            why = (
+                "this runtime (Cloudflare Python Workers / Pyodide): the Breez SDK is native "
+                "code, which Pyodide cannot load. Serve this wallet from CPython "
+                "(local, AWS Lambda)"
+            )
+        else:
+            why = (
+                f"this runtime: the Breez SDK ({SDK_MODULE}, native code) cannot be imported "
+                "here, as on Cloudflare Python Workers / Pyodide. Serve this wallet from CPython "
+                "with breez-sdk-spark installed"
+            )
+        design = f"see {DESIGN_DOC} for Spark on Cloudflare"
+        super().__init__(ErrorCode.INTERNAL, f"Spark cannot run on {why}; {design}")
+
+
+def sdk_importable() -> bool:
+    """Cheap (no import): False where the SDK is absent, e.g. on Pyodide."""
+    try:
+        return importlib.util.find_spec(SDK_MODULE) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def load_sdk() -> ModuleType:
     """The real SDK module (imported here, never at module import: ~360 ms cold)."""
-    import breez_sdk_spark
+    try:
+        import breez_sdk_spark
+    except (ImportError, OSError) as exc:  # absent, or its native library does not load
+        log.info("spark: the Breez SDK cannot be imported here (%s)", type(exc).__name__)
+        raise SparkUnavailable() from None
 
     module: ModuleType = breez_sdk_spark
     return module

@@ -9,6 +9,10 @@ State in ``data`` (JSON, sealed with the rest of the wallet):
   lookup_invoice can answer "pending"/"expired" and sync knows when to look again
 - ``seen_receives`` / ``receive_cursor`` / ``last_sync``: which incoming payments were
   already notified, so each ``payment_received`` goes out once
+
+On a runtime without the SDK (Pyodide), get_info still answers from ``data``; every other
+method answers ``SparkUnavailable`` (INTERNAL, naming the runtime); no sync is attempted
+and a claimed payment stays claimed ("pending"): its outcome is unknown here.
 """
 
 from __future__ import annotations
@@ -29,7 +33,12 @@ from signer_core.wallets.base import (
     WalletEnv,
 )
 from signer_core.wallets.spark import errors, incoming, mapping, payments
-from signer_core.wallets.spark.session import ConnectFn, SparkSession
+from signer_core.wallets.spark.session import (
+    ConnectFn,
+    SparkSession,
+    SparkUnavailable,
+    sdk_importable,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -157,10 +166,16 @@ class SparkWallet:
         return payments.prepare(self, invoice, amount_msat, request_id)
 
     def send_payment(self, prepared: PreparedPayment) -> PaymentOutcome:
-        return payments.send(self, prepared)
+        try:
+            return payments.send(self, prepared)
+        except SparkUnavailable as exc:  # an earlier try may have sent it: keep the claim
+            return PaymentOutcome("pending", message=exc.message)
 
     def reconcile_payment(self, prepared: PreparedPayment) -> PaymentOutcome | None:
-        return payments.reconcile(self, prepared)
+        try:
+            return payments.reconcile(self, prepared)
+        except SparkUnavailable as exc:  # unknown here, never "failed" nor "never sent"
+            return PaymentOutcome("pending", message=exc.message)
 
     def cancel_payment(self, prepared: PreparedPayment) -> None:
         self.prepared.pop(prepared.reference, None)  # the SDK reserves nothing before send
@@ -228,10 +243,14 @@ class SparkWallet:
         return incoming.make_invoice(self, amount_msat, description, description_hash, expiry)
 
     def needs_sync(self) -> bool:
-        return incoming.needs_sync(self)
+        # without the SDK no sync can succeed: no attempt, and no wake-ups asked for one
+        return incoming.needs_sync(self) and sdk_importable()
 
     def sync(self) -> SyncResult:
-        return incoming.sync(self)
+        try:
+            return incoming.sync(self)
+        except SparkUnavailable:  # found but failed to load: leave the state as it was
+            return SyncResult()
 
 
 LOOKUP_LIMIT = 500
