@@ -1,4 +1,7 @@
-"""`nwc-signer deploy aws`: build the bundle, print the quick-create link, or deploy directly."""
+"""`nwc-signer deploy aws`: build the bundle, print the quick-create link, or deploy directly.
+
+``add_parser`` also makes the ``deploy`` group itself, where ``deploy cloudflare`` sits beside
+``aws`` (nwc_signer/cli.py calls this one function)."""
 
 from __future__ import annotations
 
@@ -52,6 +55,9 @@ def add_parser(top: Any) -> None:
         "--mint-url", default="", help="the Cashu mint's URL (required with --backend cashu)"
     )
     aws.set_defaults(func=run)
+    from deploy.cloudflare.cli import add_parser as add_cloudflare
+
+    add_cloudflare(dep)
 
 
 def _params(args: argparse.Namespace) -> dict[str, str]:
