@@ -314,6 +314,9 @@ class FakeCloudflare:
             code = 10090 if kind == "services" else 10007
             return self.err(404, code, "workers.api.error.script_not_found")
         s = self.scripts[name]
+        if kind == "workers":  # wrangler reads the workers.dev switch from here
+            return self.ok({"id": name, "name": name, "subdomain": {
+                "enabled": s.subdomain_enabled, "previews_enabled": False}})  # fmt: skip
         if kind != "scripts" or (sub == "" and method == "GET"):
             return self.ok({"id": name, "default_environment": {"environment": "production",
                             "script": self._script_result(name)}, "created_on": NOW})  # fmt: skip

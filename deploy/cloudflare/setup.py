@@ -93,9 +93,13 @@ def _existing_bindings(api: Api, t: Target, say: Callable[[str], None]) -> str:
                               "was it deployed from this repository's wrangler.jsonc?")  # fmt: skip
     t.bucket = str(state["bucket_name"])
     database_id = str(guard.get("database_id") or guard.get("id"))
-    pubkey = bindings.get("WATCHER_PUBKEY", {}).get("text")
-    if pubkey and not t.watcher_pubkey:
-        t.watcher_pubkey = str(pubkey)
+    pubkey = str(bindings.get("WATCHER_PUBKEY", {}).get("text") or "")
+    if t.watcher_pubkey and pubkey != t.watcher_pubkey or pubkey.strip("0") == "":
+        raise CloudflareError(
+            f"Worker {t.name}'s WATCHER_PUBKEY is {pubkey or 'unset'!r}: set the watcher's "
+            "key in its settings (or wrangler.jsonc) first"
+        )
+    t.watcher_pubkey = pubkey
     say(f"worker {t.name}: found (R2 bucket {t.bucket}, D1 database {database_id})")
     return database_id
 
