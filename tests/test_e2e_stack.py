@@ -47,12 +47,13 @@ class Stack:
     payee_uri: str
 
 
-@pytest.fixture(scope="module", params=["local", "lambda"])
+@pytest.fixture(scope="module", params=["local", "lambda", "cloudflare"])
 def stack(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Stack]:
-    """The whole stack, with the function on the local runtime or on the real Lambda handler
-    behind the Function-URL emulator and moto_server (`nwc-signer dev --runtime lambda`)."""
+    """The whole stack, with the function on the local runtime, on the real Lambda handler
+    behind the Function-URL emulator and moto_server (`nwc-signer dev --runtime lambda`), or
+    on the Worker in Pyodide over miniflare's R2 (`nwc-signer dev --runtime cloudflare`)."""
     tmp = tmp_path_factory.mktemp("e2e")
     with contextlib.ExitStack() as es:
         # a mint of its own: after funding, its fake backend stops paying incoming invoices
@@ -168,7 +169,8 @@ def test_a_request_seen_on_two_relays_is_handled_once(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    "runtime, backend", [("local", "cashu"), ("lambda", "cashu"), ("local", "spark")]
+    "runtime, backend",
+    [("local", "cashu"), ("lambda", "cashu"), ("cloudflare", "cashu"), ("local", "spark")],
 )
 def test_dev_prints_the_uri_only_once_an_app_is_served(
     tmp_path: Path, runtime: str, backend: str

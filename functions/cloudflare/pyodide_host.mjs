@@ -18,7 +18,8 @@
 //                                           miniflare's R2 (STATE) and D1 (GUARD); settings
 //                                           from NWC_ROOT_SECRET, NWC_WATCHER_PUBKEY,
 //                                           NWC_WALLET_ID; --admin adds /__admin/ routes
-//                                           (tests: the state object and the guard)
+//                                           (tests: the state object and the guard);
+//                                           --cold: a fresh Pyodide for every request
 //
 // Use the Node 22 binary pinned in package.json (node_modules/.bin/node); stdout carries
 // exactly one JSON document, everything else goes to stderr.
@@ -34,6 +35,7 @@ const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 const blockedFetches = [];
 
 function guardOffline() {
+  if (globalThis.fetch.offlineGuard) return;
   const realFetch = globalThis.fetch;
   globalThis.fetch = (input, init) => {
     const url = new URL(typeof input === "string" ? input : input.url ?? String(input));
@@ -43,6 +45,7 @@ function guardOffline() {
     }
     return realFetch(input, init);
   };
+  globalThis.fetch.offlineGuard = true;
 }
 
 // Copy a directory into Pyodide's MEMFS (as a Worker upload would bundle it); bytes copied.
@@ -71,7 +74,7 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-export async function start({ crypto = "pure" } = {}) {
+export async function start({ crypto = "pure", spikeApp = true } = {}) {
   guardOffline();
   const timings = {};
   let t = performance.now();
@@ -93,7 +96,7 @@ export async function start({ crypto = "pure" } = {}) {
   timings.copy_files_ms = since(t);
   py.runPython("import sys; sys.path[:0] = ['/app', '/app/python_modules']");
   t = performance.now();
-  const app = py.pyimport("pyodide_spike_app");
+  const app = spikeApp ? py.pyimport("pyodide_spike_app") : null;
   timings.import_spike_app_ms = since(t);
   return { py, app, timings, sizes: { signer_core_py_bytes: ourBytes, python_modules_bytes: wheelBytes } };
 }
@@ -324,7 +327,8 @@ async function r2test(racers) {
 // One Worker isolate, offline: miniflare's R2 and D1 as bindings, Pyodide loaded once,
 // worker.py imported once, each HTTP request handed to Default.fetch (an async entry, so
 // the synchronous core can block on the bindings and on fetch with run_sync).
-async function serve(port, persist, admin) {
+// --cold: a fresh Pyodide (a new isolate: load, imports, crypto tables) for every request.
+async function serve(port, persist, admin, cold) {
   const { Miniflare } = await import("miniflare");
   const mf = new Miniflare({
     modules: true,
@@ -336,7 +340,7 @@ async function serve(port, persist, admin) {
   });
   const bucket = await mf.getR2Bucket("STATE");
   const d1 = await mf.getD1Database("GUARD");
-  const { py } = await start();
+  const { py } = await start({ spikeApp: false });
   const env = {
     STATE: bucket,
     GUARD: d1,
@@ -344,7 +348,8 @@ async function serve(port, persist, admin) {
     WATCHER_PUBKEY: process.env.NWC_WATCHER_PUBKEY ?? "",
     WALLET_ID: process.env.NWC_WALLET_ID ?? "",
   };
-  const worker = py.pyimport("worker").Default(null, env);
+  const warm = py.pyimport("worker").Default(null, env);
+  const isolate = async () => (cold ? (await start({ spikeApp: false })).py.pyimport("worker").Default(null, env) : warm);
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
@@ -356,6 +361,7 @@ async function serve(port, persist, admin) {
         const t = performance.now();
         const init = { method: req.method, headers: req.headers };
         if (!["GET", "HEAD"].includes(req.method)) init.body = body;
+        const worker = await isolate();
         const answer = await worker.fetch(new Request(`http://127.0.0.1${req.url}`, init));
         const headers = toJs(answer.headers);
         const out = answer.body.toJs();
@@ -434,7 +440,7 @@ async function main() {
   else if (command === "serve") {
     const i = rest.indexOf("--persist");
     if (i < 0) throw new Error("serve needs --persist DIR");
-    return serve(opt("--port", 8787), rest[i + 1], rest.includes("--admin"));
+    return serve(opt("--port", 8787), rest[i + 1], rest.includes("--admin"), rest.includes("--cold"));
   }
   else throw new Error(`unknown command ${command}; use smoke, bench, jspi, r2test or serve`);
   result.blocked_fetches = blockedFetches;

@@ -18,6 +18,7 @@ top-level modules, which mypy on CPython cannot follow.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from typing import Any
@@ -32,6 +33,28 @@ from signer_core.stores.base import StoreUnavailable
 from signer_core.stores.r2 import R2Store, pyodide_to_js
 
 log = logging.getLogger("nwc_signer.cloudflare")
+
+# Everything a delivery may import, imported with this module: Cloudflare snapshots the
+# isolate after the top-level imports at deploy, so these cost nothing on a cold start,
+# and no request imports a module while another is suspended in run_sync (a fresh isolate
+# importing for two concurrent deliveries crashed Pyodide: tests/test_cloudflare_worker.py).
+PRELOAD = (
+    "signer_core.request",
+    "signer_core.wake",
+    "signer_core.wallets.cashu.wallet",
+    *(f"signer_core.methods.{name}" for name in (
+        "get_balance", "get_budget", "get_info", "list_transactions", "lookup_invoice",
+        "make_invoice", "pay_invoice",
+    )),
+)  # fmt: skip
+for _name in PRELOAD:
+    importlib.import_module(_name)
+
+# One delivery at a time per isolate. The core is synchronous and blocks on JS promises
+# with run_sync; interleaving two suspended cores in one Pyodide is what crashed, and a
+# personal wallet gains nothing from it (its deliveries would only race each other's
+# compare-and-swap).
+SERIAL = asyncio.Lock()
 
 STATE_KEY = "wallet.sealed"
 GUARD_ID = "wallet"
@@ -211,7 +234,8 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             body = bytes((await raw.arrayBuffer()).to_bytes())
             if len(body) > MAX_BODY_BYTES:
                 return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-            return self._deliver(raw, body)
+            async with SERIAL:
+                return self._deliver(raw, body)
         except Exception as exc:  # handle_webhook never raises; this is the last guard
             log.error("unexpected failure in the worker (%s)", type(exc).__name__)
             return _error(500, "internal error")

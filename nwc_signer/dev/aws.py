@@ -23,6 +23,7 @@ from typing import Any
 
 from functions.aws_lambda.runtime import quiet_botocore
 from nwc_signer.dev.driver import WebhookDriver
+from nwc_signer.dev.mirror import FolderMirror
 from nwc_signer.dev.process import Supervisor, free_port, http_probe
 
 quiet_botocore()  # provisioning sends the root secret (CreateSecret)
@@ -126,41 +127,16 @@ def provision(
     return Stack(endpoint_url, env)
 
 
-class FolderMirror:
-    """Dev-only: keep a wallet folder and the stack's bucket on the newest generation."""
+def folder_mirror(data_dir: Path, stack: Stack) -> FolderMirror:
+    """The dev shim between the wallet folder and the stack's bucket (nwc_signer/dev/mirror.py)."""
+    from signer_core.stores.s3 import DynamoDBGenerationGuard, S3Store
 
-    def __init__(self, data_dir: Path, stack: Stack) -> None:
-        from functions.local.datadir import DataDir
-        from signer_core.stores.s3 import DynamoDBGenerationGuard, S3Store
-
-        folder = DataDir(data_dir)
-        settings = stack.settings()
-        self.local, self.local_guard = folder.store(), folder.guard()
-        self.remote = S3Store(settings.state_bucket, settings.state_key, client=stack.client("s3"))
-        self.remote_guard = DynamoDBGenerationGuard(
-            settings.table_name, settings.guard_item_id, client=stack.client("dynamodb")
-        )
-        self.lock = threading.Lock()
-
-    @staticmethod
-    def _generation(found: tuple[bytes, str] | None) -> int:
-        from signer_core.vault.sealed import parse
-
-        return 0 if found is None else parse(found[0]).generation
-
-    def push(self) -> None:
-        with self.lock:
-            mine, theirs = self.local.read(), self.remote.read()
-            if mine is not None and self._generation(mine) > self._generation(theirs):
-                self.remote.write(mine[0], None if theirs is None else theirs[1])
-                self.remote_guard.advance(self._generation(mine))
-
-    def pull(self) -> None:
-        with self.lock:
-            mine, theirs = self.local.read(), self.remote.read()
-            if theirs is not None and self._generation(theirs) > self._generation(mine):
-                self.local.write(theirs[0], None if mine is None else mine[1])
-                self.local_guard.advance(self._generation(theirs))
+    settings = stack.settings()
+    remote = S3Store(settings.state_bucket, settings.state_key, client=stack.client("s3"))
+    guard = DynamoDBGenerationGuard(
+        settings.table_name, settings.guard_item_id, client=stack.client("dynamodb")
+    )
+    return FolderMirror(data_dir, remote, guard)
 
 
 def stack_for_folder(data_dir: Path, endpoint_url: str) -> Stack:
@@ -191,7 +167,7 @@ def lambda_function(data_dir: Path, port: int, host: str = "127.0.0.1") -> Itera
         from functions.aws_lambda import handler as lambda_handler
 
         lambda_handler.reset()
-        mirror = FolderMirror(data_dir, stack)
+        mirror = folder_mirror(data_dir, stack)
         mirror.push()
 
         def invoke(event: dict[str, Any], context: Any) -> Any:
@@ -239,7 +215,7 @@ class LambdaWallet(WebhookDriver):
                                        relays=["ws://127.0.0.1:1"])  # fmt: skip
             assert made.watcher_secret is not None  # no outside watcher named
             stack = stack_for_folder(data_dir, endpoint_url)
-            FolderMirror(data_dir, stack).push()
+            folder_mirror(data_dir, stack).push()
         return cls(stack, made.watcher_secret, made.mnemonic)
 
     def admin(self) -> Any:

@@ -284,14 +284,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--runtime",
         default="local",
         choices=sorted(FUNCTION_RUNTIMES),
-        help="where the function runs: local HTTP server, or the real Lambda "
-        "handler on moto (default: %(default)s)",
+        help="where the function runs: local HTTP server, the real Lambda handler on "
+        "moto, or the Cloudflare Worker in Pyodide over miniflare's R2 (default: %(default)s)",
     )
     dev.add_argument(
         "--cold",
         action="store_true",
-        help="run every request in a fresh interpreter, as a cold Lambda would "
-        "(default: one warm process)",
+        help="run every request in a fresh interpreter (a fresh Pyodide on cloudflare), "
+        "as a cold start would (default: one warm process)",
     )
     dev.add_argument(
         "--fund",

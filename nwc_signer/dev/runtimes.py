@@ -1,8 +1,9 @@
 """The signer function's runtimes in the dev stack: `local` (functions.local over HTTP, warm
-or --cold: a fresh interpreter per delivery) and `lambda` (the real Lambda handler behind
-the Function-URL emulator on moto_server, nwc_signer/dev/aws.py). Each is a context manager
-factory (data_dir, port, cold) yielding the URL the watcher posts to; it serves when the
-`with` block is entered.
+or --cold: a fresh interpreter per delivery), `lambda` (the real Lambda handler behind
+the Function-URL emulator on moto_server, nwc_signer/dev/aws.py) and `cloudflare` (the
+Worker in Pyodide on Node over miniflare's R2 and D1, nwc_signer/dev/cloudflare.py). Each
+is a context manager factory (data_dir, port, cold) yielding the URL the watcher posts to;
+it serves when the `with` block is entered.
 """
 
 from __future__ import annotations
@@ -97,9 +98,18 @@ def lambda_runtime(data_dir: Path, port: int, cold: bool) -> ContextManager[str]
     return runtime(data_dir, port, cold)
 
 
+def cloudflare_runtime(data_dir: Path, port: int, cold: bool) -> ContextManager[str]:
+    """functions/cloudflare/worker.py in Pyodide on Node over miniflare's R2 and D1
+    (nwc_signer/dev/cloudflare.py; needs the npm packages `scripts/bootstrap.sh` installs)."""
+    from nwc_signer.dev.cloudflare import cloudflare_runtime as runtime
+
+    return runtime(data_dir, port, cold)
+
+
 FUNCTION_RUNTIMES: dict[str, Callable[[Path, int, bool], ContextManager[str]]] = {
     "local": local_runtime,
     "lambda": lambda_runtime,
+    "cloudflare": cloudflare_runtime,
 }
 
 
