@@ -23,14 +23,13 @@ import importlib
 import logging
 from typing import Any
 
-import httpx
-
+from signer_core.jsffi import is_null, run_sync, with_js_fetch
 from signer_core.pipeline import SignerConfig, WebhookRequest, WebhookResponse, handle_webhook
 from signer_core.protocol.text import parse_uint
 from signer_core.protocol.webhook import MAX_BODY_BYTES, encode_response
 from signer_core.session import Secrets
 from signer_core.stores.base import StoreUnavailable
-from signer_core.stores.r2 import R2Store, pyodide_to_js
+from signer_core.stores.r2 import R2Store
 
 log = logging.getLogger("nwc_signer.cloudflare")
 
@@ -88,10 +87,6 @@ except ImportError:  # the offline Node host (and CPython, for type checks)
     Response = _StandInResponse
 
 
-def _run_sync(promise: Any) -> Any:
-    return importlib.import_module("pyodide.ffi").run_sync(promise)
-
-
 # --- the rollback guard: D1 ------------------------------------------------------------
 
 
@@ -113,7 +108,7 @@ class D1GenerationGuard:
             statement = self.db.prepare(sql)
             if params:
                 statement = statement.bind(*params)
-            return _run_sync(statement.all() if sql.startswith("SELECT") else statement.run())
+            return run_sync(statement.all() if sql.startswith("SELECT") else statement.run())
         except Exception as exc:
             raise StoreUnavailable(f"rollback guard unavailable ({type(exc).__name__})") from None
 
@@ -136,53 +131,6 @@ class D1GenerationGuard:
             self.guard_id,
             int(generation),
         )
-
-
-# --- the mint's HTTP: JS fetch ---------------------------------------------------------
-
-
-class JsFetchTransport(httpx.BaseTransport):
-    """httpx over the runtime's ``fetch``, blocking with ``run_sync`` (Pyodide has no
-    sockets). Any failure is a ``ReadError``: a rejected fetch cannot tell "never sent" from
-    "sent, answer lost", and the Cashu client treats a read error as maybe-received, which
-    is the safe reading for a melt."""
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        js = importlib.import_module("js")
-        timeout = request.extensions.get("timeout", {})
-        seconds = max((v for v in timeout.values() if v is not None), default=None)
-        init: dict[str, Any] = {
-            "method": request.method,
-            "headers": dict(request.headers.items()),
-        }
-        body = request.read()
-        if body:
-            init["body"] = body
-        if seconds is not None:
-            init["signal"] = js.AbortSignal.timeout(int(seconds * 1000))
-        try:
-            answer = _run_sync(js.fetch(str(request.url), pyodide_to_js(init)))
-            content = bytes(_run_sync(answer.arrayBuffer()).to_bytes())
-            # fetch has already decoded the body: its encoding and length no longer apply
-            headers = [
-                (str(k), str(v))
-                for k, v in answer.headers.entries()
-                if str(k).lower() not in ("content-encoding", "content-length")
-            ]
-            status = int(answer.status)
-        except Exception as exc:
-            raise httpx.ReadError(f"fetch failed ({type(exc).__name__})", request=request) from None
-        return httpx.Response(status, headers=headers, content=content, request=request)
-
-
-def _with_js_fetch(wallet: Any) -> Any:
-    """The pipeline's wallet hook: a Cashu wallet is rebuilt over the same state slice with
-    the JS transport (its constructor's ``transport`` argument, as tests/faults.py uses)."""
-    from signer_core.wallets.cashu.wallet import CashuWallet
-
-    if isinstance(wallet, CashuWallet):
-        return CashuWallet(wallet.data, wallet.env, transport=JsFetchTransport())
-    return wallet
 
 
 # --- the entry -------------------------------------------------------------------------
@@ -208,18 +156,13 @@ def _config(env: Any) -> tuple[SignerConfig, Secrets]:
     return config, secrets
 
 
-def _is_null(value: Any) -> bool:
-    ffi = importlib.import_module("pyodide.ffi")
-    return value is None or value is getattr(ffi, "jsnull", None)
-
-
 def _binding(env: Any, name: str) -> Any:
     value = getattr(env, name, None)
-    return None if _is_null(value) else value
+    return None if is_null(value) else value
 
 
 def _text_or_none(value: Any) -> str | None:
-    return None if _is_null(value) else str(value)
+    return None if is_null(value) else str(value)
 
 
 class Default(WorkerEntrypoint):  # type: ignore[misc]
@@ -249,11 +192,11 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         headers = {str(k): str(v) for k, v in raw.headers.entries()}
         response = handle_webhook(
             WebhookRequest(headers, body),
-            store=R2Store(self.env.STATE, STATE_KEY, _run_sync),
+            store=R2Store(self.env.STATE, STATE_KEY, run_sync),
             guard=D1GenerationGuard(guard_db),
             secrets=secrets,
             config=config,
-            wallet_hook=_with_js_fetch,
+            wallet_hook=with_js_fetch,
         )
         return _answer(*encode_response(response))
 

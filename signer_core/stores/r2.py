@@ -24,31 +24,14 @@ a fake binding.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable
 from typing import Any
 
+from signer_core.jsffi import is_null
+from signer_core.jsffi import to_js as pyodide_to_js
 from signer_core.stores.base import StoreUnavailable, VersionConflict
 
-__all__ = ["R2Store", "pyodide_to_js"]
-
-
-def pyodide_to_js(value: Any) -> Any:
-    """Pyodide's ``to_js`` with dicts as plain JS objects (R2 reads ``onlyIf`` as object
-    properties, and miniflare's binding proxy only serialises plain objects, not Maps)."""
-    ffi = importlib.import_module("pyodide.ffi")
-    js = importlib.import_module("js")
-    return ffi.to_js(value, dict_converter=js.Object.fromEntries)
-
-
-def _is_null(value: Any) -> bool:
-    """JS ``null`` as Python sees it: Pyodide 314 gives ``pyodide.ffi.jsnull`` (not None,
-    seen with miniflare's binding); older Pyodide and the CPython fakes give None."""
-    if value is None:
-        return True
-    ffi = sys.modules.get("pyodide.ffi")
-    return ffi is not None and value is getattr(ffi, "jsnull", None)
+__all__ = ["R2Store"]
 
 
 def _failure(exc: BaseException) -> str:
@@ -78,7 +61,7 @@ class R2Store:
     def read(self) -> tuple[bytes, str] | None:
         try:
             obj = self._await(self.bucket.get(self.key))
-            if _is_null(obj):
+            if is_null(obj):
                 return None
             body = self._await(obj.arrayBuffer())
             blob = bytes(body.to_bytes())
@@ -103,7 +86,7 @@ class R2Store:
             value = self._to_js(blob)
             options = self._to_js({"onlyIf": only_if})
             obj = self._await(self.bucket.put(self.key, value, options))
-            conflict = _is_null(obj)
+            conflict = is_null(obj)
             etag = None if conflict else obj.etag
         except Exception as exc:
             raise StoreUnavailable(f"cannot write the R2 state object ({_failure(exc)})") from None
