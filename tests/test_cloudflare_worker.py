@@ -8,8 +8,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
+from nwc_signer.dev.cloudflare import PyodideWorkerHost
 from signer_core.protocol.webhook import (
     WebhookResponse,
     request_delivery,
@@ -17,6 +19,7 @@ from signer_core.protocol.webhook import (
     wake_delivery,
 )
 from tests.conformance.adapters.cloudflare import CloudflareTarget, open_target
+from tests.nwc import LocalWallet
 
 pytestmark = [pytest.mark.mint, pytest.mark.timeout(240)]
 
@@ -46,3 +49,28 @@ def test_a_fresh_isolate_answers_concurrent_deliveries(tmp_path: Path, mint_url:
         )
         assert again.status == 200
         assert target.blob()
+
+
+@pytest.mark.parametrize(
+    "settings, named",
+    [
+        ({"NWC_ROOT_SECRET": "", "NWC_WALLET_ID": ""}, "ROOT_SECRET, WALLET_ID not set"),
+        ({"NWC_ROOT_SECRET": "zz" * 32}, "ROOT_SECRET must be 64 hex digits"),
+        ({"NWC_WATCHER_PUBKEY": "0" * 64}, "WATCHER_PUBKEY must be the watcher's key"),
+    ],
+)
+def test_a_worker_not_configured_answers_503_and_says_what_is_missing(
+    tmp_path: Path, mint_url: str, settings: dict[str, str], named: str
+) -> None:
+    """A button deploy before `deploy cloudflare --existing-worker`: a clear 503, not a 500."""
+    wallet = LocalWallet.create(tmp_path / "wallet", mint_url)
+    app = wallet.add_app(name="main")
+    host = PyodideWorkerHost(wallet.path, tmp_path / "mf", settings=settings)
+    with host, httpx.Client(timeout=60) as http:
+        assert http.get(host.url + "/health").status_code == 200
+        delivery = request_delivery(app.request("get_balance", {}), ["ws://127.0.0.1:1"])
+        headers, body = signed_delivery(delivery, wallet.watcher_secret, int(time.time()))
+        res = http.post(host.url + "/", content=body, headers=headers)
+    assert res.status_code == 503, res.text
+    assert named in res.json()["message"]
+    assert "zz" not in res.text

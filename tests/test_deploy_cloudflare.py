@@ -3,7 +3,7 @@
 
 (a) the Worker upload equals what the real wrangler 4.164.0 uploads from the same folder
     (metadata, and every module part's name, filename, content type and bytes);
-(b) the whole deploy leaves bucket, database, secrets, sealed blob, guard row, cron and route
+(b) the whole deploy leaves bucket, database, secrets, sealed blob, guard row and route
     in place, through the SDK with strict response validation (the fake's answers parse with
     the SDK's own models), a re-run keeps the wallet, a bad token is one clear line;
 (c) neither the API token nor the root secret reaches output or any log record.
@@ -83,7 +83,6 @@ def test_upload_matches_real_wrangler(built: bundle.Bundle, fake: FakeCloudflare
     config = bundle.wrangler_config(
         name="by-wrangler", compatibility_date=upload.COMPATIBILITY_DATE, bucket="s-state",
         database_name="s-guard", database_id=database_id, watcher_pubkey=WATCHER_PUBKEY,
-        crons=upload.CRONS,
     )  # fmt: skip
     bundle.write_wrangler_config(folder, config)
     start = len(fake.log)
@@ -102,8 +101,9 @@ def test_upload_matches_real_wrangler(built: bundle.Bundle, fake: FakeCloudflare
     assert parts_view(ours.parts) == parts_view(theirs.parts)
     assert [p.name for p in ours.parts][0] == [p.name for p in theirs.parts][0] == "worker.py"
     assert our_put["query"] == their_put["query"] == "excludeScript=true&bindings_inherit=strict"
-    # wrangler also switched the route on and set the cron; deploy() does the same calls
-    assert theirs.subdomain_enabled and [s["cron"] for s in theirs.schedules] == upload.CRONS
+    # wrangler also switched the route on (and set no cron: the Worker has no scheduled
+    # handler, the watcher's wake-ups serve wake_at); deploy() does the same calls
+    assert theirs.subdomain_enabled and theirs.schedules == []
     if os.environ.get("NWC_RECORD_WRANGLER"):  # refresh the documentation fixture
         blob = folder / "blob.bin"
         blob.write_bytes(b"sealed blob")
@@ -159,8 +159,8 @@ def test_bundle_layout_and_size(built: bundle.Bundle) -> None:
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.startswith("python_modules/bin/")]
     assert any(n.startswith("python_modules/pydantic_core/") for n in names)
-    assert built.gzip_bytes <= bundle.LIMIT_PAID_GZIP
-    assert "MB gzip" in built.report()
+    assert built.raw_bytes <= bundle.LIMIT_RAW
+    assert "fits the 64 MiB (uncompressed) limit" in built.report()
 
 
 # --- (b) the whole deploy --------------------------------------------------------------
@@ -185,7 +185,7 @@ def test_deploy_end_to_end_and_rerun(
     assert set(fake.buckets) == {"nwc-signer-state"}
     assert [d.name for d in fake.databases.values()] == ["nwc-signer-guard"]
     script = fake.scripts["nwc-signer"]
-    assert script.subdomain_enabled and script.schedules[0]["cron"] == "*/10 * * * *"
+    assert script.subdomain_enabled and script.schedules == []
     folder = DataDir(t.data_dir)
     assert script.secrets == {"ROOT_SECRET": folder.secrets().root_secret.hex(),
                               "WALLET_ID": done.wallet_id}  # fmt: skip
@@ -262,7 +262,6 @@ def test_existing_worker_after_the_button(
     config = bundle.wrangler_config(
         name="nwc-signer", compatibility_date=upload.COMPATIBILITY_DATE, bucket="btn-state",
         database_name="btn-guard", database_id=database_id, watcher_pubkey=WATCHER_PUBKEY,
-        crons=upload.CRONS,
     )  # fmt: skip
     bundle.write_wrangler_config(built.src.parent, config)
     wrangler(built.src.parent, fake, "deploy")

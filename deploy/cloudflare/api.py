@@ -183,8 +183,3 @@ class Api:
         self.call("enabling the workers.dev route", self.client.workers.scripts.subdomain.create,
                   script, account_id=self.account_id, enabled=True)  # fmt: skip
         return f"https://{script}.{sub.subdomain}.workers.dev"
-
-    def set_crons(self, script: str, crons: list[str]) -> None:
-        self.call("setting the cron triggers", self.client.workers.scripts.schedules.update,
-                  script, account_id=self.account_id,
-                  body=[{"cron": c} for c in crons])  # fmt: skip

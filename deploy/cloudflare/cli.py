@@ -69,12 +69,6 @@ def add_parser(dep: Any) -> None:
         help="comma-separated relays for the connections (default: %(default)s)",
     )
     cf.add_argument(
-        "--cron",
-        action="append",
-        metavar="EXPR",
-        help="cron trigger, repeatable (default: */10 * * * *)",
-    )
-    cf.add_argument(
         "--existing-worker",
         action="store_true",
         help="the Worker is already deployed (the Deploy to Cloudflare button): only "
@@ -122,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     target = Target(
         data_dir=Path(args.data_dir), name=args.name, bucket=args.bucket,
         database=args.database, watcher_pubkey=args.watcher_pubkey, mint_url=args.mint_url,
-        relays=[r for r in args.relays.split(",") if r], crons=args.cron or ["*/10 * * * *"],
+        relays=[r for r in args.relays.split(",") if r],
         out_dir=Path(args.out),
     )  # fmt: skip
     try:

@@ -42,7 +42,6 @@ class Target:
     watcher_pubkey: str = ""
     mint_url: str = ""
     relays: list[str] = field(default_factory=lambda: ["wss://relay.getalby.com/v1"])
-    crons: list[str] = field(default_factory=lambda: list(upload.CRONS))
     out_dir: Path = Path("build/cloudflare")
 
     def __post_init__(self) -> None:
@@ -143,7 +142,7 @@ def deploy(
     existing_worker: bool = False,
     say: Callable[[str], None] = _say,
 ) -> Outcome:
-    """Everything but the watcher: resources, code, secrets, wallet, route, cron."""
+    """Everything but the watcher: resources, code, secrets, wallet, route."""
     from deploy.cloudflare import bundle
     from functions.local.datadir import DataDir
 
@@ -176,8 +175,6 @@ def deploy(
         wallet_id = _publish_state(api, t, database_id, say)
         url = api.enable_workers_dev(t.name)
         say(f"route: {url}")
-        api.set_crons(t.name, t.crons)
-        say(f"cron: {', '.join(t.crons)}")
         _remember(t, api, database_id, url)
     except CloudflareError as exc:
         if uri is not None:  # the only copy of the first connection's secret: hand it over

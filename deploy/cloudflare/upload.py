@@ -19,7 +19,6 @@ from deploy.cloudflare.bundle import MAIN_MODULE, Module
 
 COMPATIBILITY_DATE = "2026-11-01"
 COMPATIBILITY_FLAGS = ["python_workers"]
-CRONS = ["*/10 * * * *"]
 STATE_BINDING, GUARD_BINDING = "STATE", "GUARD"
 
 

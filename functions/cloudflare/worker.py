@@ -6,9 +6,11 @@ HTTP) blocks on JS promises with ``pyodide.ffi.run_sync``, which needs JSPI and 
 entry: ``Default.fetch`` is that entry (docs/cloudflare.md, "The I/O question").
 
 Bindings and settings (wrangler): ``STATE`` (R2 bucket, object ``wallet.sealed``), ``GUARD``
-(D1 database: the rollback high-water mark), secret ``ROOT_SECRET`` (64 hex), vars
-``WATCHER_PUBKEY`` and ``WALLET_ID``. Without a ``GUARD`` binding the Worker refuses every
-delivery (503): R2 alone can be rolled back, so there is no unguarded mode.
+(D1 database: the rollback high-water mark), secret ``ROOT_SECRET`` (64 hex), var
+``WATCHER_PUBKEY``, secret (or var) ``WALLET_ID``; a missing or malformed one answers 503
+"not configured" (a button deploy before ``deploy cloudflare --existing-worker``). Without a
+``GUARD`` binding the Worker refuses every delivery (503): R2 alone can be rolled back, so
+there is no unguarded mode.
 
 Outside the Workers runtime (the offline Node host, ``pyodide_host.mjs serve``) the
 ``workers`` module does not exist; a minimal stand-in with the same shape is used there.
@@ -147,13 +149,34 @@ def _error(status: int, message: str, **extra: str) -> Any:
     return _answer(status_, {**headers, **extra}, body)
 
 
+class NotConfigured(Exception):
+    """A setting is missing or malformed (a button deploy before the wallet step): 503."""
+
+
+AFTER_THE_BUTTON = (
+    "run `nwc-signer deploy cloudflare --existing-worker` (docs/cloudflare-deploy.md)"
+)
+PLACEHOLDER_PUBKEY = "0" * 64
+
+
+def _is_hex(text: str, length: int) -> bool:
+    return len(text) == length and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
 def _config(env: Any) -> tuple[SignerConfig, Secrets]:
-    root_hex = str(env.ROOT_SECRET)
-    if len(root_hex) != 64:
-        raise ValueError("ROOT_SECRET must be 64 hex digits")
-    secrets = Secrets(root_secret=bytes.fromhex(root_hex))
-    config = SignerConfig(wallet_id=str(env.WALLET_ID), watcher_pubkey=str(env.WATCHER_PUBKEY))
-    return config, secrets
+    """The settings, or ``NotConfigured`` naming what is wrong (never their values)."""
+    values = {name: _text_or_none(getattr(env, name, None)) or ""
+              for name in ("ROOT_SECRET", "WALLET_ID", "WATCHER_PUBKEY")}  # fmt: skip
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise NotConfigured(f"not configured: {', '.join(missing)} not set; {AFTER_THE_BUTTON}")
+    if not _is_hex(values["ROOT_SECRET"], 64):
+        raise NotConfigured("not configured: ROOT_SECRET must be 64 hex digits")
+    watcher = values["WATCHER_PUBKEY"]
+    if not _is_hex(watcher, 64) or watcher == PLACEHOLDER_PUBKEY:
+        raise NotConfigured("not configured: WATCHER_PUBKEY must be the watcher's key (64 hex)")
+    secrets = Secrets(root_secret=bytes.fromhex(values["ROOT_SECRET"]))
+    return SignerConfig(wallet_id=values["WALLET_ID"], watcher_pubkey=watcher), secrets
 
 
 def _binding(env: Any, name: str) -> Any:
@@ -188,7 +211,11 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         if guard_db is None:
             log.error("no GUARD (D1) binding: refusing to run without a rollback guard")
             return _error(503, "not configured: no rollback guard")
-        config, secrets = _config(self.env)
+        try:
+            config, secrets = _config(self.env)
+        except NotConfigured as exc:
+            log.error("%s", exc)
+            return _error(503, str(exc))
         headers = {str(k): str(v) for k, v in raw.headers.entries()}
         response = handle_webhook(
             WebhookRequest(headers, body),

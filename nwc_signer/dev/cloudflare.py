@@ -94,13 +94,22 @@ class PyodideWorkerHost(Supervised):
     """`node pyodide_host.mjs serve`: the Worker of one wallet folder (its root secret,
     watcher key and wallet id as the Worker's secret and variables), on 127.0.0.1:port."""
 
-    def __init__(self, data_dir: Path, persist: Path, *, port: int = 0, cold: bool = False):
+    def __init__(
+        self,
+        data_dir: Path,
+        persist: Path,
+        *,
+        port: int = 0,
+        cold: bool = False,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         from functions.local.datadir import DataDir
 
         self.folder = DataDir(data_dir)
         self.persist = persist
         self.port = port or free_port()
         self.cold = cold
+        self.settings = settings or {}  # NWC_* overrides (tests: a Worker not configured)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> PyodideWorkerHost:
@@ -113,6 +122,7 @@ class PyodideWorkerHost(Supervised):
             "NWC_ROOT_SECRET": self.folder.secrets().root_secret.hex(),
             "NWC_WATCHER_PUBKEY": cfg.watcher_pubkey,
             "NWC_WALLET_ID": cfg.wallet_id,
+            **self.settings,
         }
         argv = [str(NODE), "--experimental-wasm-jspi", "pyodide_host.mjs", "serve",
                 "--port", str(self.port), "--persist", str(self.persist), "--admin"]  # fmt: skip
