@@ -341,8 +341,9 @@ async function serve(port, persist, admin, cold) {
   const bucket = await mf.getR2Bucket("STATE");
   const d1 = await mf.getD1Database("GUARD");
   const { py } = await start({ spikeApp: false });
+  const faults = { kind: null, injected: 0 };
   const env = {
-    STATE: bucket,
+    STATE: admin ? faultyBucket(bucket, faults) : bucket,
     GUARD: d1,
     ROOT_SECRET: process.env.NWC_ROOT_SECRET ?? "",
     WATCHER_PUBKEY: process.env.NWC_WATCHER_PUBKEY ?? "",
@@ -356,7 +357,7 @@ async function serve(port, persist, admin, cold) {
     req.on("end", async () => {
       try {
         const body = Buffer.concat(chunks);
-        if (admin && req.url.startsWith("/__admin/")) return await adminRoute(req, res, body, bucket, d1);
+        if (admin && req.url.startsWith("/__admin/")) return await adminRoute(req, res, body, bucket, d1, faults);
         const cpu = process.cpuUsage();
         const t = performance.now();
         const init = { method: req.method, headers: req.headers };
@@ -389,8 +390,38 @@ async function serve(port, persist, admin, cold) {
   return new Promise(() => {});
 }
 
+// Test-only (--admin): the Worker's R2 binding failing the way R2 fails, on demand
+// (POST /__admin/faults {"kind": ...}): "conflict_once"/"conflict_always" make put() return
+// null (R2's answer when onlyIf does not hold), "read_down"/"write_down" make get()/put()
+// reject. The admin routes themselves use the real bucket.
+function faultyBucket(bucket, faults) {
+  const inject = (name, real) => async (...args) => {
+    const k = faults.kind;
+    if ((name === "get" && k === "read_down") || (name === "put" && k === "write_down")) {
+      faults.injected++;
+      throw new Error("injected outage");
+    }
+    if (name === "put" && (k === "conflict_always" || (k === "conflict_once" && faults.injected === 0))) {
+      faults.injected++;
+      return null;
+    }
+    return real.apply(bucket, args);
+  };
+  return new Proxy(bucket, {
+    get(target, prop) {
+      const real = target[prop];
+      if (prop === "get" || prop === "put") return inject(prop, real);
+      return typeof real === "function" ? real.bind(target) : real;
+    },
+  });
+}
+
 // Test-only (--admin): the state object and the guard, as the tests' wallet folder syncs them.
-async function adminRoute(req, res, body, bucket, d1) {
+async function adminRoute(req, res, body, bucket, d1, faults) {
+  if (req.url === "/__admin/faults") {
+    if (req.method === "POST") Object.assign(faults, { kind: JSON.parse(body.toString() || "{}").kind ?? null, injected: 0 });
+    return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(faults));
+  }
   if (req.url === "/__admin/state" && req.method === "GET") {
     const obj = await bucket.get("wallet.sealed");
     if (obj === null) return res.writeHead(404).end();

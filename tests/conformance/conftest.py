@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -19,6 +20,7 @@ from signer_core.protocol.webhook import (
     signed_delivery,
     wake_delivery,
 )
+from signer_core.stores.base import StoreUnavailable, VersionConflict
 from tests.conformance.target import Target
 from tests.nwc import App
 
@@ -30,11 +32,47 @@ RUNTIMES = {
 }
 
 
-def store_faults(driver: Driver) -> None:
-    """Skip a case that injects store faults by monkeypatching ``store_class`` in this
-    process when the runtime's store lives in another process (cloudflare: Node)."""
-    if not getattr(driver.target, "store_faults_in_process", True):
-        pytest.skip("store faults are injected in-process; this runtime's store runs in Node")
+FAULTS = ("conflict_once", "conflict_always", "read_down", "write_down")
+
+
+@contextmanager
+def store_fault(
+    driver: Driver, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> Iterator[Callable[[], int]]:
+    """Make the runtime's state store fail one way while the block runs; yields a counter of
+    the faults injected. A target whose store lives in another process (cloudflare: R2 in
+    Node) injects them there (``target.store_fault``), at the binding, with the binding's own
+    failure shapes; the others are monkeypatched here, on ``store_class``."""
+    assert kind in FAULTS, kind
+    remote = getattr(driver.target, "store_fault", None)
+    if remote is not None:
+        with remote(kind) as count:
+            yield count
+        return
+    cls = driver.target.store_class
+    injected: list[int] = []
+    original_write = cls.write
+
+    def write(self: Any, blob: bytes, expected: str | None) -> str:
+        if kind == "conflict_always" or (kind == "conflict_once" and not injected):
+            injected.append(1)
+            raise VersionConflict("injected: another writer won")
+        return original_write(self, blob, expected)
+
+    def down(self: Any, *args: Any) -> Any:
+        injected.append(1)
+        raise StoreUnavailable("injected outage")
+
+    if kind == "read_down":
+        monkeypatch.setattr(cls, "read", down)
+    elif kind == "write_down":
+        monkeypatch.setattr(cls, "write", down)
+    else:
+        monkeypatch.setattr(cls, "write", write)
+    try:
+        yield lambda: len(injected)
+    finally:
+        monkeypatch.undo()
 
 
 @dataclass

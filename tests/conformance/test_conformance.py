@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from signer_core.protocol.webhook import request_delivery, sign_delivery
-from signer_core.stores.base import StoreUnavailable, VersionConflict
-from tests.conformance.conftest import Driver, store_faults
+from tests.conformance.conftest import Driver, store_fault
 from tests.conftest import mint_invoice
 from tests.nwc import App
 
@@ -102,18 +101,16 @@ def test_unknown_method_and_encryption(driver: Driver) -> None:
 def test_bad_signature_is_401_before_storage(
     driver: Driver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_reads(self: Any) -> Any:
-        raise AssertionError("storage read for an unauthenticated delivery")
-
-    if getattr(driver.target, "store_faults_in_process", True):  # else only the statuses
-        monkeypatch.setattr(driver.target.store_class, "read", no_reads)
     body = request_delivery(driver.app.request("get_balance")).encode()
     headers = sign_delivery(body, driver.target.watcher_secret, int(time.time()))
     tampered = body.replace(b'"attempt": 1', b'"attempt": 2')
-    assert driver.target.post(headers, tampered).status == 401
     stale = sign_delivery(body, driver.target.watcher_secret, int(time.time()) - 3600)
-    assert driver.target.post(stale, body).status == 401
-    assert driver.target.post({}, body).status == 401
+    # with the store down, any read would answer 503: a 401 proves nothing was read
+    with store_fault(driver, monkeypatch, "read_down") as reads:
+        assert driver.target.post(headers, tampered).status == 401
+        assert driver.target.post(stale, body).status == 401
+        assert driver.target.post({}, body).status == 401
+        assert reads() == 0
 
 
 def test_stranger_gets_unauthorized(driver: Driver) -> None:
@@ -158,30 +155,16 @@ def test_invalid_event_is_400(driver: Driver) -> None:
 
 
 def test_one_version_conflict_is_retried(driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
-    store_faults(driver)
-    original = driver.target.store_class.write
-    conflicts = []
-
-    def conflict_once(self: Any, blob: bytes, expected: str | None) -> str:
-        if not conflicts:
-            conflicts.append(1)
-            raise VersionConflict("injected: another writer won")
-        return original(self, blob, expected)
-
-    monkeypatch.setattr(driver.target.store_class, "write", conflict_once)
-    out = changed(driver, lambda: driver.call("make_invoice", {"amount": 5000}))
-    assert out["error"] is None and conflicts == [1]
+    with store_fault(driver, monkeypatch, "conflict_once") as conflicts:
+        out = changed(driver, lambda: driver.call("make_invoice", {"amount": 5000}))
+        assert out["error"] is None and conflicts() == 1
 
 
 def test_endless_conflicts_are_409(driver: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
-    store_faults(driver)
-
-    def always(self: Any, blob: bytes, expected: str | None) -> str:
-        raise VersionConflict("injected: another writer won")
-
-    monkeypatch.setattr(driver.target.store_class, "write", always)
     event = driver.app.request("make_invoice", {"amount": 5000})
-    response = unchanged(driver, lambda: driver.deliver(event))
+    with store_fault(driver, monkeypatch, "conflict_always") as conflicts:
+        response = unchanged(driver, lambda: driver.deliver(event))
+        assert conflicts() > 1
     assert response.status == 409 and response.retry_after is not None
 
 
@@ -189,16 +172,11 @@ def test_endless_conflicts_are_409(driver: Driver, monkeypatch: pytest.MonkeyPat
 def test_store_outage_is_503(
     driver: Driver, monkeypatch: pytest.MonkeyPatch, operation: str
 ) -> None:
-    store_faults(driver)
-
-    def down(self: Any, *args: Any) -> Any:
-        raise StoreUnavailable("injected outage")
-
     event = driver.app.request("make_invoice", {"amount": 5000})
     before = driver.target.blob()
-    monkeypatch.setattr(driver.target.store_class, operation, down)
-    response = driver.deliver(event)
-    monkeypatch.undo()
+    with store_fault(driver, monkeypatch, f"{operation}_down") as outages:
+        response = driver.deliver(event)
+        assert outages() >= 1
     assert response.status == 503 and response.retry_after is not None
     assert driver.target.blob() == before
 

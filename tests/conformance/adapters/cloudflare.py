@@ -9,7 +9,7 @@ the newest blob into the folder, adds the connection there, and pushes it back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -29,9 +29,8 @@ from tests.nwc import App, LocalWallet
 
 
 class CloudflareTarget:
+    # the store lives in another process (Node): faults are injected at its R2 binding there
     store_class = R2Store
-    # the store lives in another process (Node): monkeypatching R2Store here reaches nothing
-    store_faults_in_process = False
 
     def __init__(self, wallet: LocalWallet, url: str, http: httpx.Client) -> None:
         self.wallet = wallet
@@ -54,6 +53,20 @@ class CloudflareTarget:
         app = self.wallet.add_app(name=name)
         self.mirror.push()
         return app
+
+    @contextmanager
+    def store_fault(self, kind: str) -> Iterator[Callable[[], int]]:
+        """The Worker's R2 binding fails as R2 does (pyodide_host.mjs faultyBucket)."""
+        url = self.url + "/__admin/faults"
+
+        def count() -> int:
+            return int(self.http.get(url).json()["injected"])
+
+        self.http.post(url, json={"kind": kind}).raise_for_status()
+        try:
+            yield count
+        finally:
+            self.http.post(url, json={"kind": None}).raise_for_status()
 
     def blob(self) -> bytes:
         found = self.remote.read()
