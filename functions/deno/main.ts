@@ -140,8 +140,9 @@ async function serve() {
   const began = performance.now();
   const modules = admin ? ["entry", "admin"] : ["entry"];
   const kv = await openKv();
+  const faults: Faults = { kind: null, injected: 0 };
   const env = {
-    KV: kv,
+    KV: admin && kv ? faultyKv(kv, faults) : kv,
     ROOT_SECRET: Deno.env.get("ROOT_SECRET") ?? null,
     WATCHER_PUBKEY: Deno.env.get("WATCHER_PUBKEY") ?? null,
     WALLET_ID: Deno.env.get("WALLET_ID") ?? null,
@@ -159,6 +160,10 @@ async function serve() {
       const [entry, adminModule] = instance.imported;
       const path = new URL(req.url).pathname;
       let out;
+      if (admin && path === "/__admin/faults") {
+        if (req.method === "POST") Object.assign(faults, { kind: (await req.json()).kind ?? null, injected: 0 });
+        return Response.json(faults);
+      }
       if (admin && path.startsWith("/__admin/")) {
         const body = new Uint8Array(await req.arrayBuffer());
         out = await adminModule.admin(req.method, path, req.headers.get("if-match"), body, kv);
@@ -185,6 +190,56 @@ async function serve() {
   if (hostname) options.hostname = hostname;
   if (port) options.port = Number(port);
   Deno.serve(options, handler);
+}
+
+// Test-only (--admin): the entry's KV failing the way Deno KV fails, on demand (POST
+// /__admin/faults {"kind": ...}), for the state only (keys ["nwc", "state", ...]; the guard
+// is left alone): "conflict_once"/"conflict_always" make a checked commit resolve
+// {ok: false} (a failed versionstamp check), "read_down"/"write_down" make get/getMany of
+// the state or a checked commit reject. The admin routes use the real KV.
+type Faults = { kind: string | null; injected: number };
+
+function faultyKv(kv: Deno.Kv, faults: Faults): Deno.Kv {
+  const isState = (key: Deno.KvKey) => key[0] === "nwc" && key[1] === "state";
+  const down = () => {
+    faults.injected++;
+    return Promise.reject(new TypeError("injected outage"));
+  };
+  return new Proxy(kv, {
+    get(target, prop) {
+      if (prop === "get") {
+        return (key: Deno.KvKey, o?: any) => (faults.kind === "read_down" && isState(key) ? down() : target.get(key, o));
+      }
+      if (prop === "getMany") {
+        return (keys: Deno.KvKey[], o?: any) =>
+          faults.kind === "read_down" && keys.some(isState) ? down() : target.getMany(keys, o);
+      }
+      if (prop === "atomic") {
+        return () => {
+          const op = target.atomic();
+          let checked = false;
+          const check = op.check.bind(op);
+          const commit = op.commit.bind(op);
+          op.check = (...checks: Deno.AtomicCheck[]) => {
+            checked ||= checks.some((c) => isState(c.key));
+            return check(...checks);
+          };
+          op.commit = () => {
+            const k = faults.kind;
+            if (checked && k === "write_down") return down() as any;
+            if (checked && (k === "conflict_always" || (k === "conflict_once" && faults.injected === 0))) {
+              faults.injected++;
+              return Promise.resolve({ ok: false });
+            }
+            return commit();
+          };
+          return op;
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 // signer_core.stores.deno_kv on a real KV (SQLite) in a temp folder, then racing writers.

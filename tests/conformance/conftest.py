@@ -29,6 +29,7 @@ RUNTIMES = {
     "local": "local",
     "lambda": "aws_lambda",
     "cloudflare": "cloudflare",
+    "deno": "deno",
 }
 
 
