@@ -56,8 +56,10 @@ def add_parser(top: Any) -> None:
     )
     aws.set_defaults(func=run)
     from deploy.cloudflare.cli import add_parser as add_cloudflare
+    from deploy.deno.cli import add_parser as add_deno
 
     add_cloudflare(dep)
+    add_deno(dep)
 
 
 def _params(args: argparse.Namespace) -> dict[str, str]:

@@ -1,0 +1,139 @@
+"""`nwc-signer deploy deno`: the Pyodide signer as a Deno Deploy app, its state in Deno KV."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+TOKEN_ENV = "DENO_DEPLOY_TOKEN"  # noqa: S105 (a variable name; the official CLI's too)
+
+
+def add_parser(dep: Any) -> None:
+    dn = dep.add_parser(
+        "deno",
+        help="Deno Deploy (Pyodide in Deno, Deno KV state)",
+        description="Build the app folder, create the Deno Deploy app, create the wallet "
+        "locally, set the app's environment (ROOT_SECRET as a secret), deploy a revision, "
+        "seed the app's Deno KV with the sealed state, register it with the watcher and print "
+        "the connection URI. Safe to run again (re-deploys the code). The organization access "
+        f"token comes from ${TOKEN_ENV} or --token-file.",
+    )
+    dn.add_argument(
+        "action",
+        nargs="?",
+        default="deploy",
+        choices=["deploy", "bundle"],
+        help="deploy (default), or bundle: build the folder and report its size",
+    )
+    dn.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the wallet's local folder: seed and root secret stay there, 0600 "
+        "(required for deploy)",
+    )
+    dn.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"file holding the access token (default: ${TOKEN_ENV})",
+    )
+    dn.add_argument(
+        "--app",
+        default="nwc-signer",
+        help="the app's slug, also its host <app>.<org>.deno.net (default: %(default)s)",
+    )
+    dn.add_argument(
+        "--watcher-pubkey",
+        default="",
+        help="the relay-watcher's x-only public key, 64 hex (required)",
+    )
+    dn.add_argument(
+        "--watcher-url",
+        default="",
+        help="the watcher's base URL to register with (default: do not register)",
+    )
+    dn.add_argument(
+        "--mint-url", default="", help="the Cashu mint's URL (required when the wallet is created)"
+    )
+    dn.add_argument(
+        "--relays",
+        default="wss://relay.getalby.com/v1",
+        help="comma-separated relays for the connections (default: %(default)s)",
+    )
+    dn.add_argument(
+        "--url", default="", help="the app's URL when not its production domain (a custom domain)"
+    )
+    dn.add_argument(
+        "--out", default="build/deno", help="folder the bundle is built in (default: %(default)s)"
+    )
+    dn.add_argument("--no-qr", action="store_true", help="print the URI without its QR code")
+    dn.set_defaults(func=run)
+
+
+def _token(args: argparse.Namespace) -> str:
+    if args.token_file:
+        try:
+            token = Path(args.token_file).read_text().strip()
+        except OSError as exc:
+            raise SystemExit(f"nwc-signer: cannot read --token-file: {exc.strerror}") from None
+    else:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise SystemExit(f"nwc-signer: no access token: set ${TOKEN_ENV} or pass --token-file")
+    return token
+
+
+def run(args: argparse.Namespace) -> int:
+    from deploy.deno import bundle
+
+    if args.action == "bundle":
+        try:
+            print(bundle.build(Path(args.out)).report())
+        except bundle.BundleError as exc:
+            print(f"nwc-signer: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    if not args.data_dir:
+        print("nwc-signer: --data-dir is required", file=sys.stderr)
+        return 2
+    from deploy.deno.api import Api, DenoError
+    from deploy.deno.setup import Target, deploy, register
+    from nwc_signer.wallet import WalletSetupError, print_uri
+
+    target = Target(
+        data_dir=Path(args.data_dir),
+        app=args.app,
+        watcher_pubkey=args.watcher_pubkey,
+        mint_url=args.mint_url,
+        relays=[r for r in args.relays.split(",") if r],
+        out_dir=Path(args.out),
+        url=args.url,
+    )
+    api = Api(_token(args))
+    try:
+        done = deploy(api, target)
+        if args.watcher_url:
+            answer = register(target, args.watcher_url, done.url)
+            print(
+                f"==> watcher: registered {answer.get('wallet_pubkey', '')} at {args.watcher_url}",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                "==> watcher: no --watcher-url; register the app's URL with your watcher",
+                file=sys.stderr,
+            )
+    except (DenoError, bundle.BundleError, WalletSetupError) as exc:
+        print(f"nwc-signer: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        api.close()
+    print(f"app URL: {done.url}")
+    if done.uri is not None:
+        print("connection URI of the wallet's first connection (shown once):")
+        print_uri(done.uri, qr=not args.no_qr)
+    else:
+        print("the wallet already existed: its connections are unchanged")
+    return 0

@@ -1,0 +1,261 @@
+"""The steps of ``nwc-signer deploy deno``, each safe to run again.
+
+1. bundle the app folder (``bundle.py``) and report its size;
+2. prove the access token (``GET /apps?limit=1``) before anything is made;
+3. the app: read it, or create it with its build config (``deno install``, entrypoint
+   ``main.ts``); an app whose WALLET_ID is another wallet's is never touched;
+4. the wallet, made on this machine (seed and root secret in 0600 files of the data folder);
+5. the app's environment: ROOT_SECRET (secret), WALLET_ID and WATCHER_PUBKEY (plain);
+6. a revision with every file of the bundle, polled until it succeeded;
+7. the app's URL (its production timeline's domain, or ``--url``);
+8. the first sealed blob into the app's Deno KV through the app itself (``seed.py``):
+   create-only, so a re-run never replaces live state. With no KV database assigned to the
+   app, this step says how to assign one; the same command then finishes the deploy.
+
+``DIR/deno-deploy.json`` remembers where the wallet went. A failure after the wallet was
+made hands over its first connection URI (the only copy) with the error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from deploy.deno import bundle, schema, seed
+from deploy.deno.api import Api, DenoError
+
+STATE_FILE = "deno-deploy.json"
+CONFIG = schema.Config(
+    install="deno install", runtime=schema.Runtime(type="dynamic", entrypoint=bundle.ENTRYPOINT)
+)
+
+
+@dataclass
+class Target:
+    """What to deploy where (the CLI's options)."""
+
+    data_dir: Path
+    app: str = "nwc-signer"
+    watcher_pubkey: str = ""
+    mint_url: str = ""
+    relays: list[str] = field(default_factory=lambda: ["wss://relay.getalby.com/v1"])
+    out_dir: Path = Path("build/deno")
+    source: Path | None = None  # functions/deno/ unless given
+    python_modules: Path | None = None  # .venv-pyodide/python_modules unless given
+    url: str = ""  # the app's URL when it is not its production domain (custom domain)
+
+
+@dataclass
+class Outcome:
+    url: str
+    wallet_id: str
+    created_wallet: bool
+    revision_id: str
+    uri: str | None = field(default=None, repr=False)  # the first connection's, once
+
+
+class WalletMismatch(DenoError):
+    """The app or its KV already belongs to another wallet: never overwrite it."""
+
+
+def _say(text: str) -> None:
+    print(f"==> {text}", file=sys.stderr, flush=True)
+
+
+def _local_wallet(t: Target, say: Callable[[str], None]) -> tuple[bool, str | None]:
+    """Create the local wallet and its first connection unless the folder holds one."""
+    from functions.local.datadir import DataDir
+    from nwc_signer.wallet import add_local_connection, create_local_wallet, print_new_wallet
+
+    if DataDir(t.data_dir).exists():
+        say(f"wallet: reusing the wallet in {t.data_dir}")
+        return False, None
+    if not t.mint_url:
+        raise DenoError("--mint-url is required to create the wallet (Cashu backend)")
+    made = create_local_wallet(
+        t.data_dir,
+        backend="cashu",
+        mint_url=t.mint_url,
+        relays=t.relays,
+        watcher_pubkey=t.watcher_pubkey,
+    )
+    print_new_wallet(made, quiet=False)
+    conn = add_local_connection(t.data_dir, "first")
+    say(f"wallet: created {made.wallet_id} in {t.data_dir} (seed and root secret stay there)")
+    return True, conn.uri
+
+
+def _env_updates(app: schema.App, values: dict[str, tuple[str, bool]]) -> list[schema.EnvVarUpdate]:
+    """Updates by id for the variables the app has, by key for the new ones."""
+    have = {e.key: e.id for e in app.env_vars or []}
+    return [
+        schema.EnvVarUpdate(id=have.get(key), key=key, value=value, secret=secret)
+        for key, (value, secret) in values.items()
+    ]
+
+
+def _app_wallet_id(app: schema.App) -> str | None:
+    return next((e.value for e in app.env_vars or [] if e.key == "WALLET_ID"), None)
+
+
+def _seed(
+    url: str,
+    data_dir: Path,
+    wallet_id: str,
+    app: str,
+    say: Callable[[str], None],
+    transport: httpx.BaseTransport | None,
+    sleep: Callable[[float], None],
+) -> None:
+    """POST the sealed blob to the app's seeding route (create-only, see seed.py)."""
+    from functions.local.datadir import DataDir
+
+    folder = DataDir(data_dir)
+    found = folder.store().read()
+    if found is None:
+        raise DenoError(f"{data_dir} holds no sealed state")
+    root = folder.secrets().root_secret
+    what = f"seeding the app's Deno KV at {url}"
+    res = None
+    with httpx.Client(transport=transport, timeout=90.0) as client:
+        for attempt in range(4):  # a fresh revision may still be starting (Pyodide ~3 s)
+            headers, body = seed.build(root, wallet_id, found[0], int(time.time()))
+            try:
+                res = client.post(url.rstrip("/") + seed.PATH, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                if attempt == 3:
+                    raise DenoError(
+                        f"{what}: cannot reach the app ({type(exc).__name__})"
+                    ) from None
+                sleep(5.0)
+                continue
+            if res.status_code not in (502, 504) or attempt == 3:
+                break
+            sleep(5.0)
+    assert res is not None
+    answer = _json(res)
+    if res.status_code in (200, 201):
+        generation = answer.get("generation")
+        state = "written" if res.status_code == 201 else "already there (left as it is)"
+        say(f"state: {state} in the app's Deno KV (generation {generation})")
+        return
+    if res.status_code == 503 and answer.get("error") == "kv_unavailable":
+        raise DenoError(
+            f"app {app} has no Deno KV database yet: assign one in the console (Databases → "
+            f"Provision Database → Deno KV, then Assign → {app}) or with `deno deploy database "
+            f"provision {app}-state --kind denokv && deno deploy database assign {app}-state "
+            f"--app {app}`, then run the same command again"
+        )
+    if res.status_code == 409:
+        raise WalletMismatch(
+            f"app {app}'s Deno KV holds another wallet's state; use another "
+            "--app or that wallet's --data-dir"
+        )
+    if res.status_code == 401:
+        raise DenoError(
+            f"{what}: the app refused the seeding signature (HTTP 401): its "
+            "ROOT_SECRET or WALLET_ID is not this wallet's"
+        )
+    if res.status_code == 404:
+        raise DenoError(
+            f"{what}: the app has no {seed.PATH} route (HTTP 404): is the deployed "
+            "code this repository's functions/deno?"
+        )
+    raise DenoError(f"{what}: HTTP {res.status_code} {str(answer.get('error', ''))[:200]}".strip())
+
+
+def _json(res: httpx.Response) -> dict[str, Any]:
+    try:
+        data = res.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def deploy(
+    api: Api,
+    t: Target,
+    *,
+    say: Callable[[str], None] = _say,
+    sleep: Callable[[float], None] = time.sleep,
+    app_transport: httpx.BaseTransport | None = None,
+) -> Outcome:
+    """Everything but the watcher registration (``register``)."""
+    from functions.local.datadir import DataDir
+    from signer_core.vault.keys import parse_pubkey_hex
+
+    if not t.watcher_pubkey:
+        raise DenoError("--watcher-pubkey is required (the relay-watcher's public key)")
+    try:
+        parse_pubkey_hex("--watcher-pubkey", t.watcher_pubkey)
+    except ValueError as exc:
+        raise DenoError(str(exc)) from None
+    built = bundle.build(t.out_dir, source=t.source, python_modules=t.python_modules)
+    say(built.report())
+    api.check_token()
+    say("access token: accepted")
+    app = api.get_app(t.app)
+    if app is None:
+        app = api.create_app(schema.CreateApp(slug=t.app, config=CONFIG))
+        say(f"app {t.app}: created")
+    else:
+        say(f"app {t.app}: exists")
+    folder = DataDir(t.data_dir)
+    theirs = _app_wallet_id(app)
+    if theirs and folder.exists() and theirs != folder.config().wallet_id:
+        raise WalletMismatch(
+            f"app {t.app} serves wallet {theirs}, not the one in {t.data_dir}; use another --app"
+        )
+    if theirs and not folder.exists():
+        raise WalletMismatch(
+            f"app {t.app} already serves wallet {theirs}: pass that wallet's "
+            "--data-dir, or use another --app"
+        )
+    created, uri = _local_wallet(t, say)
+    try:
+        wallet_id = folder.config().wallet_id
+        env = {
+            "ROOT_SECRET": (folder.secrets().root_secret.hex(), True),
+            "WALLET_ID": (wallet_id, False),
+            "WATCHER_PUBKEY": (t.watcher_pubkey, False),
+        }
+        app = api.update_app(
+            t.app, schema.UpdateApp(config=CONFIG, env_vars=_env_updates(app, env))
+        )
+        say("env: ROOT_SECRET (secret), WALLET_ID and WATCHER_PUBKEY set")
+        request = schema.DeployRequest.model_validate(
+            {"assets": bundle.assets(built.root, built.files), "config": CONFIG, "production": True}
+        )
+        rev = api.deploy(t.app, request)
+        say(f"revision {rev.id}: {rev.status}, {len(built.files)} files")
+        rev = api.wait(rev.id, sleep=sleep, on_status=lambda s: say(f"revision {rev.id}: {s}"))
+        url = t.url.rstrip("/") or api.production_url(rev.id)
+        say(f"url: {url}")
+        _seed(url, t.data_dir, wallet_id, t.app, say, app_transport, sleep)
+        record = {"app": t.app, "app_id": app.id, "revision": rev.id, "url": url}
+        (t.data_dir / STATE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    except DenoError as exc:
+        if uri is not None:  # the only copy of the first connection's secret: hand it over
+            exc.args = (
+                f"{exc.args[0]}\n(run the same command again to finish; the wallet's "
+                f"first connection, usable once it finishes:\n{uri}\n)",
+            )
+        raise
+    return Outcome(url, wallet_id, created, rev.id, uri)
+
+
+def register(t: Target, watcher_url: str, function_url: str) -> dict[str, Any]:
+    """The wallet's connection keys to the watcher, with the app's URL as its webhook."""
+    from nwc_signer.dev.watcher import register_wallet
+
+    try:
+        return register_wallet(t.data_dir, watcher_url.rstrip("/"), function_url, t.relays)
+    except (RuntimeError, httpx.HTTPError) as exc:
+        raise DenoError(f"registering with the watcher at {watcher_url}: {exc}") from None
