@@ -9,14 +9,27 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
 from typing import Any
 
 import httpx
 
 
+class IoClock:
+    """Wall time spent blocked in ``run_sync`` (waiting on JS I/O). A Pyodide isolate runs
+    one delivery at a time, so a delivery's wall time minus this is the time Python was
+    busy: what Cloudflare bills as CPU (it does not count I/O waits)."""
+
+    waited_s = 0.0
+
+
 def run_sync(promise: Any) -> Any:
     """Block the (synchronous) core on a JS promise: needs JSPI and an async entry."""
-    return importlib.import_module("pyodide.ffi").run_sync(promise)
+    started = time.perf_counter()
+    try:
+        return importlib.import_module("pyodide.ffi").run_sync(promise)
+    finally:
+        IoClock.waited_s += time.perf_counter() - started
 
 
 def to_js(value: Any) -> Any:

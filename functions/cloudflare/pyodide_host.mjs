@@ -340,16 +340,18 @@ async function serve(port, persist, admin, cold) {
   });
   const bucket = await mf.getR2Bucket("STATE");
   const d1 = await mf.getD1Database("GUARD");
-  const { py } = await start({ spikeApp: false });
+  const { py, timings } = await start({ spikeApp: false });
   const faults = { kind: null, injected: 0 };
   const env = {
-    STATE: admin ? faultyBucket(bucket, faults) : bucket,
-    GUARD: d1,
+    STATE: localR2(admin ? faultyBucket(bucket, faults) : bucket),
+    GUARD: localD1(d1),
     ROOT_SECRET: process.env.NWC_ROOT_SECRET ?? "",
     WATCHER_PUBKEY: process.env.NWC_WATCHER_PUBKEY ?? "",
     WALLET_ID: process.env.NWC_WALLET_ID ?? "",
   };
+  let t = performance.now();
   const warm = py.pyimport("worker").Default(null, env);
+  timings.import_worker_ms = since(t);  // the Worker's top level: Cloudflare's start-up limit
   const isolate = async () => (cold ? (await start({ spikeApp: false })).py.pyimport("worker").Default(null, env) : warm);
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -357,6 +359,10 @@ async function serve(port, persist, admin, cold) {
     req.on("end", async () => {
       try {
         const body = Buffer.concat(chunks);
+        if (admin && req.url === "/__admin/stats") {
+          const stats = { ...timings, rss_mb: Math.round(process.memoryUsage().rss / 2 ** 20) };
+          return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(stats));
+        }
         if (admin && req.url.startsWith("/__admin/")) return await adminRoute(req, res, body, bucket, d1, faults);
         const cpu = process.cpuUsage();
         const t = performance.now();
@@ -379,7 +385,7 @@ async function serve(port, persist, admin, cold) {
     });
   });
   await new Promise((resolve) => server.listen(port, "127.0.0.1", resolve));
-  process.stdout.write(`${JSON.stringify({ listening: server.address().port, pyodide: py.version })}\n`);
+  process.stdout.write(`${JSON.stringify({ listening: server.address().port, pyodide: py.version, timings })}\n`);
   const stop = async () => {
     server.close();
     await mf.dispose();
@@ -388,6 +394,45 @@ async function serve(port, persist, admin, cold) {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
   return new Promise(() => {});
+}
+
+// The R2 binding as the Worker sees it in workerd: a plain object whose results are plain
+// objects. miniflare's Node proxies answer property probes (Pyodide inspects every JS object
+// it is handed: then, iterators, constructor) with blocking round trips to workerd, which
+// would be counted as the Worker's own CPU; here all of that happens inside the promise.
+function localR2(bucket) {
+  const later = (call) => Promise.resolve().then(call);
+  const plain = async (obj) => {
+    if (obj === null) return null;
+    const out = { key: obj.key, etag: obj.etag, httpEtag: obj.httpEtag, size: obj.size };
+    if (typeof obj.arrayBuffer === "function") {
+      const bytes = await obj.arrayBuffer();
+      out.arrayBuffer = async () => bytes;
+    }
+    return out;
+  };
+  return {
+    get: (key, options) => later(async () => plain(await bucket.get(key, options))),
+    put: (key, value, options) => later(async () => plain(await bucket.put(key, value, options))),
+    head: (key) => later(async () => plain(await bucket.head(key))),
+    delete: (key) => later(() => bucket.delete(key)),
+  };
+}
+
+// D1's statement API as the Worker sees it in workerd: prepare() and bind() are local and
+// only all()/run()/first() reach the database. miniflare's Node proxy answers even prepare()
+// and bind() with a blocking round trip to workerd (~50 ms each here), which would be
+// counted as the Worker's own CPU; this shim defers them into the awaited call.
+function localD1(d1) {
+  // each call's proxy work starts after the caller has begun waiting on the promise
+  const later = (call) => Promise.resolve().then(call);
+  const statement = (sql, params) => ({
+    bind: (...values) => statement(sql, values),
+    all: () => later(() => d1.prepare(sql).bind(...params).all()),
+    run: () => later(() => d1.prepare(sql).bind(...params).run()),
+    first: (column) => later(() => d1.prepare(sql).bind(...params).first(column)),
+  });
+  return { prepare: (sql) => statement(sql, []), exec: (query) => d1.exec(query) };
 }
 
 // Test-only (--admin): the Worker's R2 binding failing the way R2 fails, on demand

@@ -23,9 +23,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
-from signer_core.jsffi import is_null, run_sync, with_js_fetch
+from signer_core.jsffi import IoClock, is_null, run_sync, with_js_fetch
 from signer_core.pipeline import SignerConfig, WebhookRequest, WebhookResponse, handle_webhook
 from signer_core.protocol.text import parse_uint
 from signer_core.protocol.webhook import MAX_BODY_BYTES, encode_response
@@ -201,23 +203,23 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             if len(body) > MAX_BODY_BYTES:
                 return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
             async with SERIAL:
-                return self._deliver(raw, body)
+                return _timed(lambda: self._deliver(raw, body))
         except Exception as exc:  # handle_webhook never raises; this is the last guard
             log.error("unexpected failure in the worker (%s)", type(exc).__name__)
             return _error(500, "internal error")
 
-    def _deliver(self, raw: Any, body: bytes) -> Any:
+    def _deliver(self, raw: Any, body: bytes) -> WebhookResponse:
         guard_db = _binding(self.env, "GUARD")
         if guard_db is None:
             log.error("no GUARD (D1) binding: refusing to run without a rollback guard")
-            return _error(503, "not configured: no rollback guard")
+            return WebhookResponse(503, message="not configured: no rollback guard")
         try:
             config, secrets = _config(self.env)
         except NotConfigured as exc:
             log.error("%s", exc)
-            return _error(503, str(exc))
+            return WebhookResponse(503, message=str(exc))
         headers = {str(k): str(v) for k, v in raw.headers.entries()}
-        response = handle_webhook(
+        return handle_webhook(
             WebhookRequest(headers, body),
             store=R2Store(self.env.STATE, STATE_KEY, run_sync),
             guard=D1GenerationGuard(guard_db),
@@ -225,7 +227,17 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             config=config,
             wallet_hook=with_js_fetch,
         )
-        return _answer(*encode_response(response))
+
+
+def _timed(deliver: Callable[[], WebhookResponse]) -> Any:
+    """The answer with a ``Server-Timing`` header: Python busy time and I/O wait (ms)."""
+    started, waited = time.perf_counter(), IoClock.waited_s
+    response = deliver()
+    wall = time.perf_counter() - started
+    io = IoClock.waited_s - waited
+    status, headers, body = encode_response(response)
+    timing = f"python;dur={(wall - io) * 1000:.2f}, io;dur={io * 1000:.2f}"
+    return _answer(status, {**headers, "Server-Timing": timing}, body)
 
 
 def _route(raw: Any) -> Any:
