@@ -110,6 +110,7 @@ FUNCTION_RUNTIMES: dict[str, Callable[[Path, int, bool], ContextManager[str]]] =
     "local": local_runtime,
     "lambda": lambda_runtime,
     "cloudflare": cloudflare_runtime,
+    "deno": lambda d, p, c: __import__("nwc_signer.dev.deno", fromlist=["_"]).deno_runtime(d, p, c),
 }
 
 
