@@ -56,3 +56,28 @@ if [ ! -f "$cf_stamp" ] || [ "$(cat "$cf_stamp")" != "$cf_want" ] || [ ! -d "$cf
     echo "$reason" > "$cf_failed"
   fi
 fi
+
+# --- the Deno host (functions/deno): npm `deno` (the binary ships inside the package) and
+# npm pyodide, for main.ts run with --cached-only from the project's own node_modules; the
+# Python side uses the Pyodide wheels vendored above. Stamp-guarded like the block above; a
+# failure writes its reason to functions/deno/.bootstrap-failed and the deno tests skip,
+# quoting it.
+dn=functions/deno
+dn_stamp="$dn/node_modules/.nwc-bootstrap-stamp"
+dn_failed="$dn/.bootstrap-failed"
+dn_want="$(sha256sum "$dn/package-lock.json" | cut -c1-64)"
+deno_host_install() {
+  command -v npm >/dev/null 2>&1 || { echo "npm is not installed (apt-get install npm)"; return 1; }
+  (cd "$dn" && npm ci --no-audit --no-fund --loglevel=error) >&2 || { echo "npm ci failed in $dn"; return 1; }
+  "$dn/node_modules/.bin/deno" --version >/dev/null 2>&1 || { echo "$dn/node_modules/.bin/deno does not run"; return 1; }
+}
+if [ ! -f "$dn_stamp" ] || [ "$(cat "$dn_stamp")" != "$dn_want" ]; then
+  echo "==> installing the Deno host in $dn (npm ci: deno, pyodide)" >&2
+  if reason="$(deno_host_install)"; then
+    echo "$dn_want" > "$dn_stamp"
+    rm -f "$dn_failed"
+  else
+    echo "WARNING: the Deno host was not installed: $reason; tests/test_deno_*.py and the deno conformance and e2e runtimes will skip" >&2
+    echo "$reason" > "$dn_failed"
+  fi
+fi
