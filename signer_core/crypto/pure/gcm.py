@@ -12,6 +12,7 @@ inputs, 32 of 16 entries (one per nibble, 8x cheaper to build) for short ones.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import struct
 
@@ -112,8 +113,14 @@ def _blocks(aad: bytes, ciphertext: bytes) -> list[int]:
     return out
 
 
+@functools.lru_cache(maxsize=8)
 def _ghash_tables(h: int, bits: int) -> list[list[int]]:
-    """tables[k][v] = (the ``bits``-bit value v at position k of a block) * H."""
+    """tables[k][v] = (the ``bits``-bit value v at position k of a block) * H.
+
+    Kept for the last few keys: a delivery opens and seals the state with the same data key,
+    and a warm instance serves the same wallet again (under Pyodide the tables cost ~2 ms a
+    call). They are derived from the key, which this process holds anyway; callers never
+    mutate them."""
     powers = []  # powers[i] = H * x^i
     w = h
     for _ in range(128):
