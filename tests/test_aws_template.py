@@ -93,3 +93,18 @@ def test_quick_create_link_and_a_clear_error_without_credentials(monkeypatch) ->
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(stack.DeployError, match="no AWS credentials"):
         stack.deploy(boto3.session.Session(region_name="us-east-1"), "s", "{}", {}, say=print)
+
+
+@pytest.mark.parametrize(
+    "given", [[], ["--artifact-bucket", "mine"], ["--watcher-pubkey", "ab" * 32]]
+)
+def test_deploy_aws_stack_names_its_missing_options_before_building(
+    tmp_path: Path, given: list[str]
+) -> None:
+    """`--artifact-bucket` existed in the README and in the code path, not in the parser: the
+    command died with an AttributeError after building the bundle."""
+    from nwc_signer.dev.harness import run_cli
+
+    code, out, err = run_cli("deploy", "aws", "stack", "--out", str(tmp_path / "b"), *given)
+    assert code == 2 and "--watcher-pubkey and --artifact-bucket are required" in err
+    assert not (tmp_path / "b").exists()  # refused before building anything

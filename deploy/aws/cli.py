@@ -28,6 +28,11 @@ def add_parser(top: Any) -> None:
     )
     aws.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
     aws.add_argument(
+        "--artifact-bucket",
+        default="",
+        help="an S3 bucket of yours in --region to upload the bundle to (required for stack)",
+    )
+    aws.add_argument(
         "--out", default="build/aws", help="folder the bundle is built in (default: %(default)s)"
     )
     aws.add_argument(
@@ -73,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "link":
         print(stack.quick_create_link(args.region, _params(args), args.stack))
         return 0
+    if args.action == "stack" and (not args.watcher_pubkey or not args.artifact_bucket):
+        print("nwc-signer: --watcher-pubkey and --artifact-bucket are required", file=sys.stderr)
+        return 2
     try:
         built = bundle.build(Path(args.out))
     except bundle.BundleError as exc:
@@ -81,9 +89,6 @@ def run(args: argparse.Namespace) -> int:
     print(built.report())
     if args.action == "bundle":
         return 0
-    if not args.watcher_pubkey or not args.artifact_bucket:
-        print("nwc-signer: --watcher-pubkey and --artifact-bucket are required", file=sys.stderr)
-        return 2
     import boto3
 
     from deploy.aws.template import TEMPLATE
