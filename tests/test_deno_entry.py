@@ -145,3 +145,44 @@ def test_a_fresh_instance_answers_concurrent_deliveries(tmp_path: Path, mint_url
         # an unsigned delivery is refused by the pipeline, not by the host
         res = target.http.post(target.url + "/", content=b"{}")
         assert parse_response(res.status_code, res.headers, res.content).status == 401
+
+
+@pytest.mark.mint
+def test_the_deploy_commands_seed_call_writes_the_first_blob_once(
+    tmp_path: Path, mint_url: str
+) -> None:
+    """deploy/deno/seed.py's contract, answered by entry.py on an empty KV."""
+    from deploy.deno import seed
+    from functions.local.datadir import DataDir
+    from nwc_signer.dev.deno import DenoHost
+    from tests.nwc import LocalWallet
+
+    _skip_without_host()
+    wallet = LocalWallet.create(tmp_path / "wallet", mint_url)
+    folder = DataDir(wallet.path)
+    root, wallet_id = folder.secrets().root_secret, folder.config().wallet_id
+    found = folder.store().read()
+    assert found is not None
+    blob = found[0]
+    with DenoHost(wallet.path, tmp_path / "deno") as host, httpx.Client(timeout=60) as http:
+        url = host.url + seed.PATH
+        headers, body = seed.build(root, wallet_id, blob, int(time.time()))
+        forged = {**headers, seed.HEADER: headers[seed.HEADER][:-1] + "0"}
+        if forged == headers:
+            forged[seed.HEADER] = headers[seed.HEADER][:-1] + "1"
+        assert http.post(url, content=body, headers=forged).status_code == 401
+        stale, _ = seed.build(root, wallet_id, blob, int(time.time()) - 3600)
+        assert http.post(url, content=body, headers=stale).status_code == 401
+        assert http.get(host.url + "/__admin/state").status_code == 404  # nothing written
+        other = blob[:-1] + bytes([blob[-1] ^ 1])  # still this wallet's header
+        bad_headers, bad_body = seed.build(root, wallet_id, b"not a sealed blob", int(time.time()))
+        assert http.post(url, content=bad_body, headers=bad_headers).status_code == 400
+        first = http.post(url, content=body, headers=headers)
+        assert first.status_code == 201 and first.json()["state"] == "written"
+        generation = first.json()["generation"]
+        again_headers, again_body = seed.build(root, wallet_id, other, int(time.time()))
+        again = http.post(url, content=again_body, headers=again_headers)
+        assert (again.status_code, again.json()) == (200, {"state": "exists",
+                                                            "generation": generation})  # fmt: skip
+        assert http.get(host.url + "/__admin/state").content == blob  # never replaced
+        assert int(http.get(host.url + "/__admin/guard").text) == generation

@@ -17,16 +17,27 @@ entry. One delivery at a time per instance (``SERIAL``): two cores suspended in
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
 import importlib
+import json
 import logging
+import time
 from typing import Any
 
+from signer_core.crypto.hkdf import hkdf
 from signer_core.jsffi import is_null, run_sync, with_js_fetch
 from signer_core.pipeline import SignerConfig, WebhookRequest, WebhookResponse, handle_webhook
-from signer_core.protocol.text import parse_uint
+from signer_core.protocol.text import BadJson, loads, parse_uint
 from signer_core.protocol.webhook import MAX_BODY_BYTES, encode_response
 from signer_core.session import Secrets
+from signer_core.stores.base import StoreError, VersionConflict
 from signer_core.stores.deno_kv import DenoKvGuard, DenoKvStore
+from signer_core.vault.keys import SALT
+from signer_core.vault.sealed import VaultError
+from signer_core.vault.sealed import parse as parse_sealed
 
 log = logging.getLogger("nwc_signer.deno")
 
@@ -46,6 +57,9 @@ for _name in PRELOAD:
 
 SERIAL = asyncio.Lock()
 WEBHOOK_PATHS = ("/", "/webhook")
+SEED_PATH = "/_nwc/seed"  # deploy/deno/seed.py: the deploy command's one-time KV seeding
+SEED_INFO = b"nwc-signer/v1/deno-seed"
+SEED_SKEW_S = 300
 ALLOW = "GET, HEAD, POST"
 HEX = frozenset("0123456789abcdefABCDEF")
 Answer = tuple[int, dict[str, str], bytes]
@@ -89,7 +103,7 @@ def route(method: str, path: str, content_length: str | None) -> Answer | None:
         return _error(404, "not found")
     if method != "POST":
         return _error(405, f"method {method} not allowed", Allow=ALLOW)
-    if path not in WEBHOOK_PATHS:
+    if path not in WEBHOOK_PATHS and path != SEED_PATH:
         return _error(404, "not found")
     length = parse_uint(content_length)
     if length is not None and length > MAX_BODY_BYTES:
@@ -110,6 +124,8 @@ async def handle(request: Any, env: Any) -> Answer:
             return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
         headers = {str(k): str(v) for k, v in request.headers.entries()}
         async with SERIAL:
+            if path == SEED_PATH:
+                return seed(headers, body, env)
             return deliver(headers, body, env)
     except Exception as exc:  # handle_webhook never raises; this is the last guard
         log.error("unexpected failure in the Deno entry (%s)", type(exc).__name__)
@@ -135,3 +151,54 @@ def deliver(headers: dict[str, str], body: bytes, env: Any) -> Answer:
         wallet_hook=with_js_fetch,
     )
     return encode_response(response)
+
+
+def _json(status: int, value: dict[str, Any]) -> Answer:
+    return status, {"Content-Type": "application/json"}, json.dumps(value).encode()
+
+
+def seed(headers: dict[str, str], body: bytes, env: Any) -> Answer:
+    """POST /_nwc/seed: the wallet's first sealed blob, create-only, MAC'd with a key derived
+    from ROOT_SECRET (the contract and its answers: deploy/deno/seed.py)."""
+    settings = configure(env)
+    if isinstance(settings, str):
+        return _error(503, settings)
+    config, secrets = settings
+    kv = getattr(env, "KV", None)
+    if is_null(kv):
+        return _json(503, {"error": "kv_unavailable"})
+    key = hkdf(secrets.root_secret, salt=SALT, info=SEED_INFO + b"\x00" + config.wallet_id.encode())
+    ts_text, _, mac = headers.get("x-nwc-seed", "").partition(".")
+    ts = parse_uint(ts_text, max_digits=12)
+    good = hmac.new(key, f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    if ts is None or abs(int(time.time()) - ts) > SEED_SKEW_S or not hmac.compare_digest(mac, good):
+        return _json(401, {"error": "unauthorized"})
+    try:
+        doc = loads(body)
+        blob = base64.b64decode(str(doc["blob"]), validate=True)
+        sealed = parse_sealed(blob)
+        if doc["wallet_id"] != config.wallet_id or sealed.wallet_id != config.wallet_id:
+            raise ValueError("another wallet")
+    except (BadJson, KeyError, TypeError, ValueError, binascii.Error, VaultError):
+        return _json(400, {"error": "bad seed"})
+    store, guard = DenoKvStore(kv, run_sync), DenoKvGuard(kv, run_sync)
+    try:
+        for _ in range(2):
+            found = store.read()
+            if found is not None:
+                try:
+                    there = parse_sealed(found[0])
+                except VaultError:
+                    return _json(409, {"error": "another wallet"})
+                if there.wallet_id != config.wallet_id:
+                    return _json(409, {"error": "another wallet"})
+                return _json(200, {"state": "exists", "generation": there.generation})
+            try:
+                store.write(blob, None)
+            except VersionConflict:
+                continue  # written meanwhile: answer from what is there
+            guard.advance(sealed.generation)
+            return _json(201, {"state": "written", "generation": sealed.generation})
+    except StoreError:
+        return _json(503, {"error": "kv_unavailable"})
+    return _json(503, {"error": "kv_unavailable"})
