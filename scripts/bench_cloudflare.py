@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from nwc_signer.dev.cloudflare import PyodideWorkerHost, host_missing  # noqa: E402
 from nwc_signer.dev.driver import LocalWallet, WebhookDriver  # noqa: E402
 from nwc_signer.dev.mint import DevMint  # noqa: E402
-from nwc_signer.dev.mirror import FolderMirror  # noqa: E402
+from nwc_signer.dev.mirror import host_mirror  # noqa: E402
 from signer_core.protocol.webhook import WebhookResponse, parse_response  # noqa: E402
 
 
@@ -79,7 +79,6 @@ def summary(samples: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 def run(runs: int, pays: int) -> dict[str, Any]:
     from functions.local.datadir import DataDir
-    from nwc_signer.dev.cloudflare import HostAdminGuard, HostAdminStore
 
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-cf-")))
@@ -88,8 +87,7 @@ def run(runs: int, pays: int) -> dict[str, Any]:
         app = wallet.add_app(name="bench")
         host = stack.enter_context(PyodideWorkerHost(wallet.path, tmp / "miniflare"))
         http = stack.enter_context(httpx.Client(timeout=120))
-        FolderMirror(wallet.path, HostAdminStore(host.url, http),
-                     HostAdminGuard(host.url, http)).push()  # fmt: skip
+        host_mirror(wallet.path, host.url, http).push()
         startup = http.get(host.url + "/__admin/stats").json()
         worker = WorkerDriver(host.url, wallet.watcher_secret)
         worker.call(app, "get_balance")

@@ -34,9 +34,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nwc_signer.dev.deno import HOST_DIR, DenoHost, host_argv, host_mirror, host_missing  # noqa: E402
+from nwc_signer.dev.deno import HOST_DIR, DenoHost, host_argv, host_missing  # noqa: E402
 from nwc_signer.dev.driver import LocalWallet, WebhookDriver  # noqa: E402
 from nwc_signer.dev.mint import DevMint  # noqa: E402
+from nwc_signer.dev.mirror import host_mirror  # noqa: E402
 from nwc_signer.dev.process import free_port  # noqa: E402
 from signer_core.protocol.webhook import WebhookResponse, parse_response  # noqa: E402
 

@@ -10,7 +10,7 @@ answer against them. Every request is logged with its Authorization header repla
 marker. ``fail`` makes a chosen call fail: ``{"POST /v2/apps/[^/]+/deploy": (500, "boom")}``.
 
 The app itself is served under ``/app/<slug>``: ``POST /app/<slug>/_nwc/seed`` answers as
-deploy/deno/seed.py specifies, with the ROOT_SECRET and WALLET_ID of the app's environment,
+signer_core/protocol/seed.py specifies, with the ROOT_SECRET and WALLET_ID of the app's environment,
 once a revision with an ``entry.py`` succeeded.
 """
 
@@ -29,7 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ValidationError
 
-from deploy.deno import schema, seed
+from deploy.deno import schema
+from signer_core.protocol import seed
 
 NOW = "2026-11-30T00:00:00.000Z"
 PREFIX = "/v2"
@@ -230,7 +231,7 @@ class FakeDeno:
             found.contexts = u.get("contexts", found.contexts)
         return 200, app.answer()
 
-    # --- the app's seeding route (deploy/deno/seed.py) --------------------------------
+    # --- the app's seeding route (signer_core/protocol/seed.py) --------------------------------
 
     def _seed(self, slug: str, raw: bytes, header: str | None = None) -> tuple[int, Any]:
         from signer_core.vault import sealed

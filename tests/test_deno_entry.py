@@ -151,10 +151,10 @@ def test_a_fresh_instance_answers_concurrent_deliveries(tmp_path: Path, mint_url
 def test_the_deploy_commands_seed_call_writes_the_first_blob_once(
     tmp_path: Path, mint_url: str
 ) -> None:
-    """deploy/deno/seed.py's contract, answered by entry.py on an empty KV."""
-    from deploy.deno import seed
+    """signer_core/protocol/seed.py's contract, answered by entry.py on an empty KV."""
     from functions.local.datadir import DataDir
     from nwc_signer.dev.deno import DenoHost
+    from signer_core.protocol import seed
     from tests.nwc import LocalWallet
 
     _skip_without_host()

@@ -24,7 +24,8 @@ import pytest
 from pydantic import BaseModel
 
 from deploy.deno import api as deno_api
-from deploy.deno import bundle, schema, seed, setup
+from deploy.deno import bundle, schema, setup
+from signer_core.protocol import seed
 from tests.deno_api import AUTH_MARK, FakeDeno
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,8 +28,9 @@ from typing import Any
 
 import httpx
 
-from deploy.deno import bundle, schema, seed
+from deploy.deno import bundle, schema
 from deploy.deno.api import Api, DenoError
+from signer_core.protocol import seed
 
 STATE_FILE = "deno-deploy.json"
 CONFIG = schema.Config(

@@ -19,23 +19,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
-import hmac
 import importlib
 import json
 import logging
 import time
 from typing import Any
 
-from signer_core.crypto.hkdf import hkdf
 from signer_core.jsffi import is_null, run_sync, with_js_fetch
 from signer_core.pipeline import SignerConfig, WebhookRequest, WebhookResponse, handle_webhook
+from signer_core.protocol import seed as seed_call
 from signer_core.protocol.text import BadJson, loads, parse_uint
 from signer_core.protocol.webhook import MAX_BODY_BYTES, encode_response
 from signer_core.session import Secrets
 from signer_core.stores.base import StoreError, VersionConflict
 from signer_core.stores.deno_kv import DenoKvGuard, DenoKvStore
-from signer_core.vault.keys import SALT
 from signer_core.vault.sealed import VaultError
 from signer_core.vault.sealed import parse as parse_sealed
 
@@ -57,9 +54,7 @@ for _name in PRELOAD:
 
 SERIAL = asyncio.Lock()
 WEBHOOK_PATHS = ("/", "/webhook")
-SEED_PATH = "/_nwc/seed"  # deploy/deno/seed.py: the deploy command's one-time KV seeding
-SEED_INFO = b"nwc-signer/v1/deno-seed"
-SEED_SKEW_S = 300
+SEED_PATH = seed_call.PATH  # the deploy command's one-time KV seeding
 ALLOW = "GET, HEAD, POST"
 HEX = frozenset("0123456789abcdefABCDEF")
 Answer = tuple[int, dict[str, str], bytes]
@@ -159,7 +154,7 @@ def _json(status: int, value: dict[str, Any]) -> Answer:
 
 def seed(headers: dict[str, str], body: bytes, env: Any) -> Answer:
     """POST /_nwc/seed: the wallet's first sealed blob, create-only, MAC'd with a key derived
-    from ROOT_SECRET (the contract and its answers: deploy/deno/seed.py)."""
+    from ROOT_SECRET (the contract and its answers: signer_core/protocol/seed.py)."""
     settings = configure(env)
     if isinstance(settings, str):
         return _error(503, settings)
@@ -167,11 +162,8 @@ def seed(headers: dict[str, str], body: bytes, env: Any) -> Answer:
     kv = getattr(env, "KV", None)
     if is_null(kv):
         return _json(503, {"error": "kv_unavailable"})
-    key = hkdf(secrets.root_secret, salt=SALT, info=SEED_INFO + b"\x00" + config.wallet_id.encode())
-    ts_text, _, mac = headers.get("x-nwc-seed", "").partition(".")
-    ts = parse_uint(ts_text, max_digits=12)
-    good = hmac.new(key, f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    if ts is None or abs(int(time.time()) - ts) > SEED_SKEW_S or not hmac.compare_digest(mac, good):
+    header = headers.get(seed_call.HEADER.lower())
+    if not seed_call.verify(secrets.root_secret, config.wallet_id, header, body, int(time.time())):
         return _json(401, {"error": "unauthorized"})
     try:
         doc = loads(body)

@@ -5,23 +5,20 @@ the npm `deno` binary, over a real Deno KV (the binary's SQLite backend), offlin
 wallet is made in a local folder and the instance's KV is seeded from it; a small proxy in
 front of the host keeps the folder and the KV on the newest generation (FolderMirror). The
 host's `/__admin/` routes answer like `pyodide_host.mjs`'s (same state/guard shapes), so the
-Cloudflare runtime's HostAdminStore, HostAdminGuard and proxy serve here unchanged; they
-exist only with `--admin`, which main.ts refuses off loopback.
+mirroring proxy of nwc_signer/dev/mirror.py serves here unchanged; they
+exist only with `--admin`, which main.ts refuses off loopback (nwc_signer/dev/mirror.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
-from nwc_signer.dev.cloudflare import HostAdminGuard, HostAdminStore, _proxy
-from nwc_signer.dev.mirror import FolderMirror
+from nwc_signer.dev.mirror import mirrored_proxy
 from nwc_signer.dev.process import REPO_ROOT, Supervised, Supervisor, free_port, http_probe
 
 HOST_DIR = REPO_ROOT / "functions" / "deno"
@@ -97,29 +94,14 @@ class DenoHost(Supervised):
         self.stop()
 
 
-def host_mirror(data_dir: Path, url: str, http: httpx.Client) -> FolderMirror:
-    """The wallet folder and the instance's KV (state and guard), synced by generation."""
-    return FolderMirror(data_dir, HostAdminStore(url, http), HostAdminGuard(url, http))
-
-
 @contextlib.contextmanager
 def deno_runtime(data_dir: Path, port: int, cold: bool = False) -> Iterator[str]:
     """`nwc-signer dev --runtime deno`: main.ts in Deno behind a proxy on 127.0.0.1:port
     that mirrors the wallet folder. `cold` loads a fresh Pyodide for every request. Yields
     the URL the watcher posts to; the KV file and the host's log are in `data_dir/deno/`."""
-    with contextlib.ExitStack() as stack:
-        host = stack.enter_context(DenoHost(data_dir, Path(data_dir) / "deno", cold=cold))
-        http = stack.enter_context(httpx.Client(timeout=120))
-        mirror = host_mirror(data_dir, host.url, http)
-        mirror.push()
-        server = ThreadingHTTPServer(("127.0.0.1", port), _proxy(host.url, mirror, http))
-        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
-        thread.daemon = True
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}/"
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(10)
-            mirror.pull()
+    persist = Path(data_dir) / "deno"
+    with (
+        DenoHost(data_dir, persist, cold=cold) as host,
+        mirrored_proxy(host.url, data_dir, port) as url,
+    ):
+        yield url

@@ -1,7 +1,8 @@
 """The signer function's runtimes in the dev stack: `local` (functions.local over HTTP, warm
 or --cold: a fresh interpreter per delivery), `lambda` (the real Lambda handler behind
-the Function-URL emulator on moto_server, nwc_signer/dev/aws.py) and `cloudflare` (the
-Worker in Pyodide on Node over miniflare's R2 and D1, nwc_signer/dev/cloudflare.py). Each
+the Function-URL emulator on moto_server, nwc_signer/dev/aws.py), `cloudflare` (the
+Worker in Pyodide on Node over miniflare's R2 and D1, nwc_signer/dev/cloudflare.py) and
+`deno` (main.ts in Deno over Deno KV, nwc_signer/dev/deno.py). Each
 is a context manager factory (data_dir, port, cold) yielding the URL the watcher posts to;
 it serves when the `with` block is entered.
 """
@@ -106,11 +107,20 @@ def cloudflare_runtime(data_dir: Path, port: int, cold: bool) -> ContextManager[
     return runtime(data_dir, port, cold)
 
 
+def deno_runtime(data_dir: Path, port: int, cold: bool) -> ContextManager[str]:
+    """functions/deno/main.ts (Pyodide behind Deno.serve) in the npm `deno` binary over a
+    real Deno KV (nwc_signer/dev/deno.py; needs the npm packages `scripts/bootstrap.sh`
+    installs)."""
+    from nwc_signer.dev.deno import deno_runtime as runtime
+
+    return runtime(data_dir, port, cold)
+
+
 FUNCTION_RUNTIMES: dict[str, Callable[[Path, int, bool], ContextManager[str]]] = {
     "local": local_runtime,
     "lambda": lambda_runtime,
     "cloudflare": cloudflare_runtime,
-    "deno": lambda d, p, c: __import__("nwc_signer.dev.deno", fromlist=["_"]).deno_runtime(d, p, c),
+    "deno": deno_runtime,
 }
 
 

@@ -12,17 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from nwc_signer.dev.cloudflare import (
-    HostAdminGuard,
-    HostAdminStore,
-    PyodideWorkerHost,
-    host_missing,
-)
-from nwc_signer.dev.mirror import FolderMirror
+from nwc_signer.dev.cloudflare import PyodideWorkerHost, host_missing
+from nwc_signer.dev.mirror import FolderMirror, HostAdminGuard, HostAdminStore
 from signer_core.protocol.webhook import WebhookResponse, parse_response
 from signer_core.stores.r2 import R2Store
 from tests.nwc import App, LocalWallet
@@ -30,7 +26,7 @@ from tests.nwc import App, LocalWallet
 
 class CloudflareTarget:
     # the store lives in another process (Node): faults are injected at its R2 binding there
-    store_class = R2Store
+    store_class: type[Any] = R2Store
 
     def __init__(self, wallet: LocalWallet, url: str, http: httpx.Client) -> None:
         self.wallet = wallet

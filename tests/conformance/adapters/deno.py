@@ -25,7 +25,7 @@ from tests.nwc import LocalWallet
 
 
 class DenoTarget(CloudflareTarget):
-    store_class = DenoKvStore  # type: ignore[assignment]  # a Target only needs type[Any]
+    store_class = DenoKvStore
 
 
 @contextmanager

@@ -5,8 +5,8 @@ KV Connect, ``Deno.openKv("https://api.deno.com/v2/databases/<id>/connect")``, n
 database id, which only the console shows). So the app seeds itself: the deploy command
 POSTs the blob to the app, authenticated by a key only the holder of ROOT_SECRET has.
 
-The call (the runtime's functions/deno/entry.py answers it; the fake app of the tests does
-the same):
+Both sides use this module: the deploy command (deploy/deno/setup.py) builds the call,
+the app (functions/deno/entry.py) verifies it; the fake app of the tests does the same:
 
     POST {app URL}/_nwc/seed
     X-NWC-Seed: <unix seconds>.<hex HMAC-SHA256(seed_key, "<unix seconds>." + body)>
