@@ -421,3 +421,13 @@ def test_cli_deploys_registers_and_leaks_nothing(
     for secret in (TOKEN, root_hex):
         assert secret not in out + err + out2 + err2 + out3 + err3
         assert secret not in records
+
+
+def test_the_app_installs_only_the_runtime_npm_packages(tmp_path: Path) -> None:
+    """functions/deno/package.json also pins the local `deno` binary package (~100 MB): the
+    app's package.json must not make `deno install` on Deploy fetch it."""
+    built = bundle.build(tmp_path / "app")
+    doc = json.loads((built.root / "package.json").read_text())
+    pinned = json.loads((bundle.ENTRY_DIR / "package.json").read_text())["dependencies"]
+    assert doc["dependencies"] == {"pyodide": pinned["pyodide"]}
+    assert "package-lock.json" not in built.files

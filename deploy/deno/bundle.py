@@ -3,8 +3,10 @@
 Layout (the contract with functions/deno/, which owns the runtime):
 
     OUT/main.ts, OUT/deno.json, OUT/entry.py   from functions/deno/ (the entrypoint is main.ts)
-    OUT/package.json, package-lock.json, deno.lock   also copied when functions/deno/ has them
-                                               (npm dependencies that ``deno install`` needs)
+    OUT/package.json                           written: the runtime's npm dependencies only
+                                               (pyodide, pinned as in functions/deno/), not
+                                               the local `deno` binary package, which
+                                               ``deno install`` on Deploy would fetch for nothing
     OUT/signer_core/**.py                      the core (no tests, no __pycache__)
     OUT/python_modules/**                      the vendored Pyodide wheels (.venv-pyodide)
 
@@ -32,7 +34,7 @@ from deploy.cloudflare.bundle import VENDORED, BundleError, _copy_tree, _vendor
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_DIR = ROOT / "functions" / "deno"
 ENTRY_FILES = ("main.ts", "deno.json", "entry.py")
-OPTIONAL_FILES = ("package.json", "package-lock.json", "deno.lock")
+RUNTIME_NPM = ("pyodide",)  # what main.ts imports; functions/deno's `deno` is the local binary
 ENTRYPOINT = "main.ts"
 LIMIT_BYTES = 1024**3
 _TEXT_SUFFIXES = {
@@ -117,6 +119,16 @@ def _request_size(root: Path, files: list[str]) -> int:
     return size
 
 
+def _write_package_json(src: Path, out_dir: Path) -> None:
+    """The app's package.json: the runtime's npm dependencies at the versions src pins."""
+    pinned: dict[str, str] = {}
+    if (src / "package.json").is_file():
+        pinned = json.loads((src / "package.json").read_text()).get("dependencies", {})
+    deps = {name: pinned[name] for name in RUNTIME_NPM if name in pinned}
+    doc = {"name": "nwc-signer-deno-app", "private": True, "type": "module", "dependencies": deps}
+    (out_dir / "package.json").write_text(json.dumps(doc, indent=2) + "\n")
+
+
 def build(
     out_dir: Path, *, source: Path | None = None, python_modules: Path | None = None
 ) -> Bundle:
@@ -130,9 +142,9 @@ def build(
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    for name in (*ENTRY_FILES, *OPTIONAL_FILES):
-        if (src / name).is_file():
-            shutil.copyfile(src / name, out_dir / name)
+    for name in ENTRY_FILES:
+        shutil.copyfile(src / name, out_dir / name)
+    _write_package_json(src, out_dir)
     _copy_tree(ROOT / "signer_core", out_dir / "signer_core", only_py=True)
     vendored = out_dir / "python_modules"
     vendored.mkdir()
