@@ -84,16 +84,9 @@ def add_parser(dep: Any) -> None:
 
 
 def _token(args: argparse.Namespace) -> str:
-    if args.token_file:
-        try:
-            token = Path(args.token_file).read_text().strip()
-        except OSError as exc:
-            raise SystemExit(f"nwc-signer: cannot read --token-file: {exc.strerror}") from None
-    else:
-        token = os.environ.get(TOKEN_ENV, "").strip()
-    if not token:
-        raise SystemExit(f"nwc-signer: no API token: set ${TOKEN_ENV} or pass --token-file")
-    return token
+    from deploy.common import read_token
+
+    return read_token(args.token_file, TOKEN_ENV, "API token")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from deploy.cloudflare.api import Api, CloudflareError
     from deploy.cloudflare.setup import Target, deploy, register
-    from nwc_signer.wallet import WalletSetupError, print_uri
+    from deploy.common import announce_registration, print_result
+    from nwc_signer.wallet import WalletSetupError
 
     target = Target(
         data_dir=Path(args.data_dir), name=args.name, bucket=args.bucket,
@@ -122,20 +116,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         api = Api(_token(args), args.account_id or None)
         done = deploy(api, target, existing_worker=args.existing_worker)
-        if args.watcher_url:
-            answer = register(target, args.watcher_url, done.url)
-            print(f"==> watcher: registered {answer.get('wallet_pubkey', '')} at "
-                  f"{args.watcher_url}", file=sys.stderr)  # fmt: skip
-        else:
-            print("==> watcher: no --watcher-url; register the Worker's URL with your watcher",
-                  file=sys.stderr)  # fmt: skip
+        answer = register(target, args.watcher_url, done.url) if args.watcher_url else None
+        announce_registration(answer, args.watcher_url, "Worker")
     except (CloudflareError, bundle.BundleError, WalletSetupError) as exc:
         print(f"nwc-signer: {exc}", file=sys.stderr)
         return 2
-    print(f"worker URL: {done.url}")
-    if done.uri is not None:
-        print("connection URI of the wallet's first connection (shown once):")
-        print_uri(done.uri, qr=not args.no_qr)
-    else:
-        print("the wallet already existed: its connections are unchanged")
+    print_result("worker URL", done.url, done.uri, qr=not args.no_qr)
     return 0

@@ -13,14 +13,16 @@ known to work, and nothing of the wallet leaves the machine before the Worker ex
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deploy import common
 from deploy.cloudflare import upload
 from deploy.cloudflare.api import Api, CloudflareError
+from deploy.common import local_wallet
+from deploy.common import say as _say
 
 STATE_FILE = "cloudflare.json"
 STATE_KEY = "wallet.sealed"  # functions/cloudflare/worker.py STATE_KEY
@@ -61,26 +63,11 @@ class WalletMismatch(CloudflareError):
     """The bucket already holds another wallet's state: never overwrite it."""
 
 
-def _say(text: str) -> None:
-    print(f"==> {text}", file=sys.stderr, flush=True)
-
-
 def _local_wallet(t: Target, say: Callable[[str], None]) -> tuple[bool, str | None]:
-    """Create the local wallet and its first connection unless the folder holds one."""
-    from functions.local.datadir import DataDir
-    from nwc_signer.wallet import add_local_connection, create_local_wallet, print_new_wallet
-
-    if DataDir(t.data_dir).exists():
-        say(f"wallet: reusing the wallet in {t.data_dir}")
-        return False, None
-    if not t.mint_url:
-        raise CloudflareError("--mint-url is required to create the wallet (Cashu backend)")
-    made = create_local_wallet(t.data_dir, backend="cashu", mint_url=t.mint_url,
-                               relays=t.relays, watcher_pubkey=t.watcher_pubkey)  # fmt: skip
-    print_new_wallet(made, quiet=False)
-    conn = add_local_connection(t.data_dir, "first")
-    say(f"wallet: created {made.wallet_id} in {t.data_dir} (seed and root secret stay there)")
-    return True, conn.uri
+    return local_wallet(
+        t.data_dir, mint_url=t.mint_url, relays=t.relays, watcher_pubkey=t.watcher_pubkey,
+        error=CloudflareError, say=say,
+    )  # fmt: skip
 
 
 def _existing_bindings(api: Api, t: Target, say: Callable[[str], None]) -> str:
@@ -186,11 +173,4 @@ def deploy(
 
 def register(t: Target, watcher_url: str, function_url: str) -> dict[str, Any]:
     """The wallet's connection keys to the watcher, with the Worker's URL as its webhook."""
-    import httpx
-
-    from nwc_signer.dev.watcher import register_wallet
-
-    try:
-        return register_wallet(t.data_dir, watcher_url.rstrip("/"), function_url, t.relays)
-    except (RuntimeError, httpx.HTTPError) as exc:
-        raise CloudflareError(f"registering with the watcher at {watcher_url}: {exc}") from None
+    return common.register(t.data_dir, t.relays, watcher_url, function_url, CloudflareError)

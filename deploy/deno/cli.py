@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,16 +72,9 @@ def add_parser(dep: Any) -> None:
 
 
 def _token(args: argparse.Namespace) -> str:
-    if args.token_file:
-        try:
-            token = Path(args.token_file).read_text().strip()
-        except OSError as exc:
-            raise SystemExit(f"nwc-signer: cannot read --token-file: {exc.strerror}") from None
-    else:
-        token = os.environ.get(TOKEN_ENV, "").strip()
-    if not token:
-        raise SystemExit(f"nwc-signer: no access token: set ${TOKEN_ENV} or pass --token-file")
-    return token
+    from deploy.common import read_token
+
+    return read_token(args.token_file, TOKEN_ENV, "access token")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.data_dir:
         print("nwc-signer: --data-dir is required", file=sys.stderr)
         return 2
+    from deploy.common import announce_registration, print_result
     from deploy.deno.api import Api, DenoError
     from deploy.deno.setup import Target, deploy, register
-    from nwc_signer.wallet import WalletSetupError, print_uri
+    from nwc_signer.wallet import WalletSetupError
 
     target = Target(
         data_dir=Path(args.data_dir),
@@ -114,26 +107,12 @@ def run(args: argparse.Namespace) -> int:
     api = Api(_token(args))
     try:
         done = deploy(api, target)
-        if args.watcher_url:
-            answer = register(target, args.watcher_url, done.url)
-            print(
-                f"==> watcher: registered {answer.get('wallet_pubkey', '')} at {args.watcher_url}",
-                file=sys.stderr,
-            )
-        else:
-            print(
-                "==> watcher: no --watcher-url; register the app's URL with your watcher",
-                file=sys.stderr,
-            )
+        answer = register(target, args.watcher_url, done.url) if args.watcher_url else None
+        announce_registration(answer, args.watcher_url, "app")
     except (DenoError, bundle.BundleError, WalletSetupError) as exc:
         print(f"nwc-signer: {exc}", file=sys.stderr)
         return 2
     finally:
         api.close()
-    print(f"app URL: {done.url}")
-    if done.uri is not None:
-        print("connection URI of the wallet's first connection (shown once):")
-        print_uri(done.uri, qr=not args.no_qr)
-    else:
-        print("the wallet already existed: its connections are unchanged")
+    print_result("app URL", done.url, done.uri, qr=not args.no_qr)
     return 0

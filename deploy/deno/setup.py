@@ -19,7 +19,6 @@ made hands over its first connection URI (the only copy) with the error.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +27,9 @@ from typing import Any
 
 import httpx
 
+from deploy import common
+from deploy.common import local_wallet
+from deploy.common import say as _say
 from deploy.deno import bundle, schema
 from deploy.deno.api import Api, DenoError
 from signer_core.protocol import seed
@@ -66,31 +68,9 @@ class WalletMismatch(DenoError):
     """The app or its KV already belongs to another wallet: never overwrite it."""
 
 
-def _say(text: str) -> None:
-    print(f"==> {text}", file=sys.stderr, flush=True)
-
-
 def _local_wallet(t: Target, say: Callable[[str], None]) -> tuple[bool, str | None]:
-    """Create the local wallet and its first connection unless the folder holds one."""
-    from functions.local.datadir import DataDir
-    from nwc_signer.wallet import add_local_connection, create_local_wallet, print_new_wallet
-
-    if DataDir(t.data_dir).exists():
-        say(f"wallet: reusing the wallet in {t.data_dir}")
-        return False, None
-    if not t.mint_url:
-        raise DenoError("--mint-url is required to create the wallet (Cashu backend)")
-    made = create_local_wallet(
-        t.data_dir,
-        backend="cashu",
-        mint_url=t.mint_url,
-        relays=t.relays,
-        watcher_pubkey=t.watcher_pubkey,
-    )
-    print_new_wallet(made, quiet=False)
-    conn = add_local_connection(t.data_dir, "first")
-    say(f"wallet: created {made.wallet_id} in {t.data_dir} (seed and root secret stay there)")
-    return True, conn.uri
+    return local_wallet(t.data_dir, mint_url=t.mint_url, relays=t.relays,
+                        watcher_pubkey=t.watcher_pubkey, error=DenoError, say=say)  # fmt: skip
 
 
 def _env_updates(app: schema.App, values: dict[str, tuple[str, bool]]) -> list[schema.EnvVarUpdate]:
@@ -254,9 +234,4 @@ def deploy(
 
 def register(t: Target, watcher_url: str, function_url: str) -> dict[str, Any]:
     """The wallet's connection keys to the watcher, with the app's URL as its webhook."""
-    from nwc_signer.dev.watcher import register_wallet
-
-    try:
-        return register_wallet(t.data_dir, watcher_url.rstrip("/"), function_url, t.relays)
-    except (RuntimeError, httpx.HTTPError) as exc:
-        raise DenoError(f"registering with the watcher at {watcher_url}: {exc}") from None
+    return common.register(t.data_dir, t.relays, watcher_url, function_url, DenoError)

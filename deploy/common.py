@@ -1,0 +1,92 @@
+"""What every `nwc-signer deploy <platform>` shares: the token, progress lines, the local
+wallet, the watcher registration and the closing lines. Each platform module keeps only
+its own API calls; a failure here raises the platform's own error type (``error``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Say = Callable[[str], None]
+
+
+def say(text: str) -> None:
+    """A progress line on stderr (stdout carries the URL and the URI)."""
+    print(f"==> {text}", file=sys.stderr, flush=True)
+
+
+def read_token(token_file: str | None, env_name: str, what: str = "API token") -> str:
+    """The token from ``--token-file`` or ``$env_name``; a one-line exit when there is none."""
+    if token_file:
+        try:
+            token = Path(token_file).read_text().strip()
+        except OSError as exc:
+            raise SystemExit(f"nwc-signer: cannot read --token-file: {exc.strerror}") from None
+    else:
+        token = os.environ.get(env_name, "").strip()
+    if not token:
+        raise SystemExit(f"nwc-signer: no {what}: set ${env_name} or pass --token-file")
+    return token
+
+
+def local_wallet(
+    data_dir: Path,
+    *,
+    mint_url: str,
+    relays: list[str],
+    watcher_pubkey: str,
+    error: type[Exception],
+    say: Say = say,
+) -> tuple[bool, str | None]:
+    """Create the local Cashu wallet and its first connection unless the folder holds one;
+    (created, the first connection's URI when created)."""
+    from functions.local.datadir import DataDir
+    from nwc_signer.wallet import add_local_connection, create_local_wallet, print_new_wallet
+
+    if DataDir(data_dir).exists():
+        say(f"wallet: reusing the wallet in {data_dir}")
+        return False, None
+    if not mint_url:
+        raise error("--mint-url is required to create the wallet (Cashu backend)")
+    made = create_local_wallet(data_dir, backend="cashu", mint_url=mint_url, relays=relays,
+                               watcher_pubkey=watcher_pubkey)  # fmt: skip
+    print_new_wallet(made, quiet=False)
+    conn = add_local_connection(data_dir, "first")
+    say(f"wallet: created {made.wallet_id} in {data_dir} (seed and root secret stay there)")
+    return True, conn.uri
+
+
+def register(
+    data_dir: Path, relays: list[str], watcher_url: str, function_url: str, error: type[Exception]
+) -> dict[str, Any]:
+    """The wallet's connection keys to the watcher, with the deployed URL as its webhook."""
+    import httpx
+
+    from nwc_signer.dev.watcher import register_wallet
+
+    try:
+        return register_wallet(data_dir, watcher_url.rstrip("/"), function_url, relays)
+    except (RuntimeError, httpx.HTTPError) as exc:
+        raise error(f"registering with the watcher at {watcher_url}: {exc}") from None
+
+
+def announce_registration(answer: dict[str, Any] | None, watcher_url: str, what: str) -> None:
+    if answer is None:
+        say(f"watcher: no --watcher-url; register the {what}'s URL with your watcher")
+    else:
+        say(f"watcher: registered {answer.get('wallet_pubkey', '')} at {watcher_url}")
+
+
+def print_result(label: str, url: str, uri: str | None, *, qr: bool) -> None:
+    """The closing lines on stdout: the deployed URL and, once, the first connection."""
+    from nwc_signer.wallet import print_uri
+
+    print(f"{label}: {url}")
+    if uri is not None:
+        print("connection URI of the wallet's first connection (shown once):")
+        print_uri(uri, qr=qr)
+    else:
+        print("the wallet already existed: its connections are unchanged")
