@@ -81,3 +81,12 @@ if [ ! -f "$dn_stamp" ] || [ "$(cat "$dn_stamp")" != "$dn_want" ]; then
     echo "$reason" > "$dn_failed"
   fi
 fi
+
+# --- parts with install steps of their own (a browser, a database, npm packages):
+# scripts/bootstrap.d/*.sh, sourced in name order; each is stamp-guarded and idempotent like
+# the blocks above, and one part's failure must not stop the others.
+for part in scripts/bootstrap.d/*.sh; do
+  [ -e "$part" ] || continue
+  # shellcheck source=/dev/null
+  source "$part"
+done
