@@ -56,8 +56,8 @@ def cmd_connection_list(args: argparse.Namespace) -> int:
         budget = f"{c.budget.max_msat // 1000} sat/{c.budget.renewal}" if c.budget else "no budget"
         expires = time.strftime("%Y-%m-%d", time.gmtime(c.expires_at)) if c.expires_at else "never"
         print(
-            f"{c.id}  {c.name}  pubkey={c.service_pubkey}  {budget}  expires={expires}  "
-            f"methods={','.join(c.methods)}"
+            f"{c.id}  {c.name}{'  ADMIN' if c.admin else ''}  pubkey={c.service_pubkey}  "
+            f"{budget}  expires={expires}  methods={','.join(c.methods)}"
         )
     return 0
 

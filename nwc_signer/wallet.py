@@ -120,8 +120,10 @@ def add_local_connection(
     expires_at: int | None = None,
     relays: list[str] | None = None,
     lud16: str | None = None,
+    admin: bool = False,
 ) -> NewConnection:
-    """Add a connection to a wallet folder and commit it; returns its URI (and ids)."""
+    """Add a connection to a wallet folder and commit it; returns its URI (and ids). An
+    admin connection may also create, list and revoke connections over NWC (the home page)."""
     from signer_core.admin import add_connection
 
     session = open_admin(data_dir)
@@ -139,6 +141,7 @@ def add_local_connection(
             renewal=budget_renewal,  # type: ignore[arg-type]  # checked by add_connection
             expires_at=expires_at,
             lud16=lud16,
+            admin=admin,
         )
     except ValueError as exc:
         raise WalletSetupError(str(exc)) from None
@@ -210,6 +213,12 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         "--lud16", metavar="ADDRESS",
         help="lightning address to put in the URI (default: none)",
     )  # fmt: skip
+    parser.add_argument(
+        "--admin", action="store_true",
+        help="an admin connection, for the wallet's home page: it may also create, list and "
+        "revoke connections over NWC; keep its URI as you keep the recovery phrase "
+        "(default: an ordinary connection)",
+    )  # fmt: skip
 
 
 def connection_from_args(
@@ -219,5 +228,5 @@ def connection_from_args(
     return add_local_connection(
         data_dir, name, methods=args.methods, budget_sats=args.budget_sats,
         budget_renewal=args.budget_renewal, expires_at=args.expires_at,
-        relays=args.relays, lud16=args.lud16,
+        relays=args.relays, lud16=args.lud16, admin=args.admin,
     )  # fmt: skip

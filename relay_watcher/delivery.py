@@ -26,6 +26,7 @@ from relay_watcher import urls
 from relay_watcher.db import Job, WatcherDB
 from relay_watcher.metrics import Metrics
 from signer_core.protocol.events import InvalidEvent, verify_event
+from signer_core.protocol.keyproof import verify_service_key_proof
 from signer_core.protocol.webhook import (
     Delivery,
     WebhookResponse,
@@ -38,6 +39,7 @@ from signer_core.protocol.webhook import (
 log = logging.getLogger("relay_watcher.delivery")
 
 Publish = Callable[[dict[str, Any], list[str]], Awaitable[bool]]
+KeysChanged = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -71,8 +73,10 @@ class Dispatcher:
         cfg: DeliveryConfig | None = None,
         *,
         allow_private_urls: bool = False,
+        keys_changed: KeysChanged | None = None,
     ) -> None:
         self.db, self.metrics, self.publish_event = db, metrics, publish
+        self.keys_changed = keys_changed
         self._secret = watcher_secret
         self.cfg = cfg or DeliveryConfig()
         self.kick = asyncio.Event()
@@ -166,6 +170,8 @@ class Dispatcher:
             events = _publishable(answer.events)
             if answer.wake_at is not None:
                 self.db.wakes.set_wake(job.wallet_pubkey, answer.wake_at)
+            if answer.keys:  # before publishing: the reply tells the app the key is live
+                await self._apply_keys(job.wallet_pubkey, answer.keys)
             self.metrics.deliveries.labels(job.kind, "ok").inc()
             self.db.queue.to_publish(job.id, events, 0)
             await self._publish(job, events, 0, wallet.relays)
@@ -184,6 +190,20 @@ class Dispatcher:
             self.metrics.deliveries.labels(job.kind, "retry").inc()
             delay = backoff(attempt, self.cfg, hinted)
         await self._retry_or_give_up(job, attempt, delay, f"HTTP {status}: {message}")
+
+    async def _apply_keys(self, wallet: str, keys: dict[str, Any]) -> None:
+        """Serve the keys a create_connection made and drop the ones revoked; an added key
+        counts only with its proof by that key over this wallet (docs/nwc-admin-methods.md)."""
+        add = [k["pubkey"] for k in keys.get("add", [])
+               if verify_service_key_proof(k["pubkey"], k["proof"], wallet)]  # fmt: skip
+        if len(add) < len(keys.get("add", [])):
+            log.warning("function answer for %s… carried a key without a valid proof; ignored",
+                        wallet[:12])  # fmt: skip
+        if self.db.registry.update_keys(wallet, add, list(keys.get("remove", []))):
+            log.info("wallet %s… keys changed over NWC: +%d -%d", wallet[:12], len(add),
+                     len(keys.get("remove", [])))  # fmt: skip
+            if self.keys_changed is not None:
+                await self.keys_changed()
 
     async def _retry_or_give_up(self, job: Job, attempt: int, delay: float, error: str) -> None:
         if attempt >= self.cfg.max_attempts:

@@ -20,10 +20,11 @@ from typing import Any
 
 from relay_watcher import urls
 from signer_core.crypto.secp import schnorr_sign, schnorr_verify, xonly_pubkey
+from signer_core.protocol.keyproof import proof_digest as _proof_digest
+from signer_core.protocol.keyproof import service_key_proof
 from signer_core.protocol.text import BadJson, loads, parse_uint
 
 DOMAIN = b"nwc-signer/register/v1"
-PROOF_DOMAIN = b"nwc-signer/register-key/v1"
 SIGNATURE_HEADER = "x-nwc-signature"
 TIMESTAMP_HEADER = "x-nwc-timestamp"
 MAX_SKEW_S = 300
@@ -54,15 +55,6 @@ class Registration:
 
 def _digest(timestamp: str, body: bytes) -> bytes:
     return hashlib.sha256(DOMAIN + b"\n" + timestamp.encode() + b"\n" + body).digest()
-
-
-def _proof_digest(wallet_pubkey: str) -> bytes:
-    return hashlib.sha256(PROOF_DOMAIN + b"\n" + wallet_pubkey.encode()).digest()
-
-
-def service_key_proof(service_secret: bytes, wallet_pubkey: str) -> str:
-    """The service key's signature binding it to one wallet (registration key)."""
-    return schnorr_sign(_proof_digest(wallet_pubkey), service_secret).hex()
 
 
 def build(

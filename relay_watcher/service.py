@@ -59,9 +59,11 @@ class Watcher:
             self.pool.publish,
             config.delivery,
             allow_private_urls=config.allow_private_function_urls,
+            keys_changed=self._keys_changed,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._resubscribe = asyncio.Event()
+        self._subscribing = asyncio.Lock()
         self.started = False
 
     # -- life cycle ----------------------------------------------------------------------
@@ -155,6 +157,12 @@ class Watcher:
         self.dispatcher.kick.set()
         return 200, answer
 
+    async def _keys_changed(self) -> None:
+        """A function added or dropped connection keys (create/revoke_connection over NWC):
+        subscribe for them now, before the reply that announces the key is published."""
+        self._load_registry()
+        await self._sync_subscriptions()
+
     # -- subscriptions -------------------------------------------------------------------
 
     async def _subscriber(self) -> None:
@@ -174,6 +182,10 @@ class Watcher:
                 self._resubscribe.set()
 
     async def _sync_subscriptions(self) -> None:
+        async with self._subscribing:  # the subscriber task and a key change may overlap
+            await self._sync_subscriptions_now()
+
+    async def _sync_subscriptions_now(self) -> None:
         per_relay: dict[str, list[str]] = defaultdict(list)
         for service, _wallet, relays in self.db.registry.service_keys():
             for url in json.loads(relays):

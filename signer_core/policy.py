@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from signer_core.methods import ALWAYS_ALLOWED
+from signer_core.methods import ADMIN_METHODS, ALWAYS_ALLOWED
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.state import Connection, LedgerEntry, Renewal
 
@@ -96,6 +96,14 @@ def check_connection(conn: Connection, method: str, now: int) -> None:
     """Connection-level rules: not expired, method granted."""
     if conn.expires_at is not None and now >= conn.expires_at:
         raise NwcError(ErrorCode.UNAUTHORIZED, "this connection has expired")
+    if method in ADMIN_METHODS:
+        if not conn.admin:
+            raise NwcError(
+                ErrorCode.RESTRICTED,
+                f"{method} is for the wallet's admin connection only (the home page's); "
+                "this connection may not manage connections",
+            )
+        return
     if method not in ALWAYS_ALLOWED and method not in conn.methods:
         raise NwcError(ErrorCode.RESTRICTED, f"this connection is not allowed to call {method}")
 

@@ -22,12 +22,16 @@ from signer_core.attempt import (
     sync_wallet,
 )
 from signer_core.attempt import notification_events as fan_out
+from signer_core.crypto.secp import xonly_pubkey
 from signer_core.methods import MethodContext, PaymentPending
 from signer_core.protocol import nip47
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.protocol.events import Event, tag_value
+from signer_core.protocol.keyproof import service_key_proof
 from signer_core.protocol.webhook import WebhookResponse
-from signer_core.state import Connection, LedgerEntry
+from signer_core.session import StateSession
+from signer_core.state import Connection, LedgerEntry, WalletState
+from signer_core.vault.keys import registration_secret
 from signer_core.vault.sealed import Unauthorized
 from signer_core.wallets.base import FundsInFlight
 
@@ -75,6 +79,9 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
     entry = state.ledger.get(event["id"])
     if entry is not None and entry.status == "done":
         stored = cast(list[Event], list(entry.response_events or []))
+        if entry.connection_change:  # the watcher may not have seen the first answer
+            keys, infos = _key_changes(session, deps, state, entry.connection_change, now)
+            return WebhookResponse(200, [*stored, *infos], message="duplicate", keys=keys)
         return WebhookResponse(200, stored, message="duplicate")
     connection = state.connections.get(connection_id)
     if connection is None:  # a wrap without a connection: refuse rather than guess
@@ -88,6 +95,7 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
 
     wallet = open_backend(state, deps, now)
     ctx = MethodContext(state, connection, wallet, event["id"], now, session.commit)
+    ctx.root_secret = deps.secrets.root_secret
     ctx.entry = entry or LedgerEntry(
         request_id=event["id"],
         connection_id=connection_id,
@@ -123,10 +131,38 @@ def handle_request(deps: Deps, event: Event, now: int) -> WebhookResponse:
     events = [response, *fan_out(session, state, ctx.notifications, now)]
     if session.changed():
         connection.last_used_at = now  # recorded with the writes only: reads stay read-only
-        session.commit()
+        session.commit(rotate_key=ctx.rotate_key)  # a revoked connection's key is useless
     if wake_at is None and wallet.needs_sync():  # e.g. the invoice just made: look again soon
         wake_at = now + PENDING_WAKE_S
-    return WebhookResponse(200, events, wake_at=wake_at)
+    keys = None
+    if refusal is None and ctx.entry.connection_change:
+        keys, infos = _key_changes(session, deps, state, ctx.entry.connection_change, now)
+        events.extend(infos)
+    return WebhookResponse(200, events, wake_at=wake_at, keys=keys)
+
+
+def _key_changes(
+    session: StateSession, deps: Deps, state: WalletState, change: dict[str, str], now: int
+) -> tuple[dict[str, Any] | None, list[Event]]:
+    """What the watcher must learn after create/revoke_connection: the new key with its
+    proof (and its 13194 info event, so apps find it), or the revoked key to drop."""
+    if "revoked" in change:
+        return {"add": [], "remove": [change["revoked"]]}, []
+    conn = state.connections.get(change.get("created", ""))
+    if conn is None:  # created, then revoked since: nothing to add any more
+        return None, []
+    root = deps.secrets.root_secret
+    wallet_pubkey = xonly_pubkey(registration_secret(root, deps.config.wallet_id)).hex()
+    secret = session.service_secret(conn.id)
+    proof = service_key_proof(secret, wallet_pubkey)
+    wallet = open_backend(state, deps, now)
+    info = nip47.info_event(
+        service_secret=secret,
+        methods=methods.available_methods(conn, wallet.methods),
+        notifications=methods.available_notifications(conn, wallet.notifications),
+        now=now,
+    )
+    return {"add": [{"pubkey": conn.service_pubkey, "proof": proof}], "remove": []}, [info]
 
 
 def _check_new_request(

@@ -39,6 +39,9 @@ class Connection:
     # settled spending inside the current budget period; pending claims are added on top
     spent_msat: int = 0
     period_start: int = 0
+    # may call the NWC admin methods (create/list/revoke connections): the home page's
+    # connection. Defaults to False so states written before the flag existed still load.
+    admin: bool = False
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Connection:
@@ -67,6 +70,9 @@ class LedgerEntry:
     # where a late reply goes when a claimed payment is settled by a wake-up
     client_pubkey: str = ""
     scheme: str = "nip44_v2"
+    # create_connection / revoke_connection: {"created": connection id} or {"revoked":
+    # service pubkey}, so a re-delivered request tells the watcher about the key again
+    connection_change: dict[str, str] | None = None
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> LedgerEntry:

@@ -101,6 +101,27 @@ class Registry:
             )
         return dropped
 
+    def update_keys(self, wallet: str, add: list[str], remove: list[str]) -> bool:
+        """Add and drop service keys of a registered wallet, as its function said after a
+        create/revoke_connection over NWC (the caller checked each added key's proof). A key
+        of another wallet is neither taken nor dropped. True if anything changed."""
+        changed = 0
+        with self.db.tx() as c:
+            if c.one("SELECT 1 FROM wallets WHERE wallet_pubkey = ?", (wallet,)) is None:
+                return False
+            for pub in remove:
+                changed += c.execute(
+                    "DELETE FROM service_keys WHERE service_pubkey = ? AND wallet_pubkey = ?",
+                    (pub, wallet),
+                )
+            for pub in add:
+                changed += c.execute(
+                    "INSERT INTO service_keys (service_pubkey, wallet_pubkey) VALUES (?, ?)"
+                    " ON CONFLICT (service_pubkey) DO NOTHING",
+                    (pub, wallet),
+                )
+        return changed > 0
+
     def unregister(self, wallet: str, signed_at: int, signature: str, now: int) -> bool:
         with self.db.tx() as c:
             self._claim_signature(c, signature, signed_at, now)

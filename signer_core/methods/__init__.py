@@ -15,16 +15,22 @@ from typing import Any, Protocol
 from signer_core.state import Connection, LedgerEntry, WalletState
 from signer_core.wallets.base import LIGHTNING_METHOD_NAMES, Wallet
 
+# Connection management (docs/nwc-admin-methods.md): only a connection flagged admin may
+# call these, and they are never granted to a connection, so none can be made over NWC.
+ADMIN_METHOD_NAMES: tuple[str, ...] = ("create_connection", "list_connections", "revoke_connection")
+ADMIN_METHODS = frozenset(ADMIN_METHOD_NAMES)
 # Methods answered by the signer itself, whatever the backend.
 SIGNER_METHOD_NAMES: tuple[str, ...] = ("get_budget",)
-SIGNER_METHODS = frozenset(SIGNER_METHOD_NAMES)
-# Methods served by this signer (the wallet backend may support fewer), in get_info's order.
-IMPLEMENTED: tuple[str, ...] = (*LIGHTNING_METHOD_NAMES, *SIGNER_METHOD_NAMES)
+SIGNER_METHODS = frozenset({*SIGNER_METHOD_NAMES, *ADMIN_METHOD_NAMES})
+# Methods a connection can be granted (the wallet backend may support fewer), in order.
+GRANTABLE_METHODS: tuple[str, ...] = (*LIGHTNING_METHOD_NAMES, *SIGNER_METHOD_NAMES)
+# Methods served by this signer, in get_info's order.
+IMPLEMENTED: tuple[str, ...] = (*GRANTABLE_METHODS, *ADMIN_METHOD_NAMES)
 # Methods every connection may call whatever it was granted: they reveal nothing of value
 # beyond the connection's own limits, and clients call them before anything else.
 ALWAYS_ALLOWED = frozenset({"get_info", *SIGNER_METHOD_NAMES})
 # Requests whose reply is stored in the ledger: repeating them must not repeat their effect.
-LEDGERED = frozenset({"pay_invoice", "make_invoice"})
+LEDGERED = frozenset({"pay_invoice", "make_invoice", "create_connection", "revoke_connection"})
 
 
 @dataclass
@@ -41,6 +47,10 @@ class MethodContext:
     entry: LedgerEntry | None = None
     # (notification_type, transaction) pairs to publish to the wallet's connections
     notifications: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # a revoked connection: the final commit seals with a new data key
+    rotate_key: bool = False
+    # the wallet's root secret: create_connection derives the new wallet-service key
+    root_secret: bytes = field(default=b"", repr=False)
 
     def available_methods(self) -> list[str]:
         return available_methods(self.connection, self.wallet.methods)
@@ -52,6 +62,8 @@ class MethodContext:
 def available_methods(connection: Connection, wallet_methods: frozenset[str]) -> list[str]:
     """Methods this connection may call on this backend, in a stable order."""
     granted = set(connection.methods) | ALWAYS_ALLOWED
+    if connection.admin:
+        granted |= ADMIN_METHODS
     served = set(wallet_methods) | SIGNER_METHODS
     return [m for m in IMPLEMENTED if m in granted and m in served]
 

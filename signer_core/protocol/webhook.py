@@ -162,6 +162,10 @@ class WebhookResponse:
     wake_at: int | None = None
     message: str = ""
     retry_after: int | None = None
+    # connection keys the watcher should start or stop serving for this wallet, after a
+    # create_connection / revoke_connection over NWC (docs/nwc-admin-methods.md):
+    # {"add": [{"pubkey": hex, "proof": hex}], "remove": [hex]}
+    keys: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"events": self.events, "wake_at": self.wake_at}
@@ -169,6 +173,8 @@ class WebhookResponse:
             body["message"] = self.message
         if self.retry_after is not None:
             body["retry_after"] = self.retry_after
+        if self.keys:
+            body["keys"] = self.keys
         return body
 
     @property
@@ -205,6 +211,32 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Webh
         wake_at=_positive_int(wake_at),
         message=str(raw.get("message", ""))[:200],
         retry_after=_retry_after(headers, raw.get("retry_after")),
+        keys=_keys(raw.get("keys")),
+    )
+
+
+def _keys(raw: Any) -> dict[str, Any] | None:
+    """Well-formed key changes only (64-hex keys, 128-hex proofs, at most 100 of each);
+    the watcher still checks each proof against the wallet it delivered for."""
+    if not isinstance(raw, dict):
+        return None
+    add, remove = raw.get("add"), raw.get("remove")
+    add = add if isinstance(add, list) else []
+    remove = remove if isinstance(remove, list) else []
+    added = [
+        {"pubkey": i["pubkey"], "proof": i["proof"]}
+        for i in add[:100]
+        if isinstance(i, dict) and _hex(i.get("pubkey"), 64) and _hex(i.get("proof"), 128)
+    ]
+    removed = [k for k in remove[:100] if _hex(k, 64)]
+    return {"add": added, "remove": removed} if added or removed else None
+
+
+def _hex(value: Any, length: int) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == length
+        and all(c in "0123456789abcdef" for c in value)
     )
 
 

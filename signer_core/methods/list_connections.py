@@ -1,0 +1,42 @@
+"""list_connections (admin only): every connection with its permissions, budget and usage.
+
+Read-only: the budget period is rolled on a copy, so listing never writes the state.
+Contract: docs/nwc-admin-methods.md.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from signer_core.methods import MethodContext, available_notifications
+from signer_core.policy import period_end, used_msat
+from signer_core.state import Connection
+
+
+def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
+    conns = sorted(ctx.state.connections.values(), key=lambda c: (c.created_at, c.id))
+    return {"connections": [describe(ctx, c) for c in conns]}
+
+
+def describe(ctx: MethodContext, conn: Connection) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": conn.id,
+        "name": conn.name,
+        "wallet_pubkey": conn.service_pubkey,
+        "request_methods": [m for m in conn.methods if m != "notifications"],
+        "notification_types": available_notifications(conn, ctx.wallet.notifications),
+        "admin": conn.admin,
+        "created_at": conn.created_at,
+        "last_used_at": conn.last_used_at,
+        "expires_at": conn.expires_at,
+        "expired": conn.expires_at is not None and ctx.now >= conn.expires_at,
+    }
+    if conn.budget is not None:
+        item["max_amount"] = conn.budget.max_msat
+        item["budget_renewal"] = conn.budget.renewal
+        item["used_budget"] = used_msat(copy.copy(conn), ctx.state.ledger, ctx.now)
+        renews_at = period_end(conn.budget.renewal, ctx.now)
+        if renews_at is not None:
+            item["renews_at"] = renews_at
+    return item
