@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import io
 import json
 import shutil
@@ -145,6 +146,16 @@ def gzip_size(parts: list[Module]) -> int:
         for part in parts:
             tar.add(part.path, arcname=part.name, recursive=False)
     return len(buf.getvalue())
+
+
+def code_hash(parts: list[Module]) -> str:
+    """The hash of exactly what is uploaded: sha256 over a manifest with one line
+    ``<sha256 of the part>  <part name>`` per module, in upload order. Reproducible from the
+    repository (``nwc-signer deploy cloudflare --print-hash``); the onboarding page shows it."""
+    manifest = "".join(
+        f"{hashlib.sha256(p.path.read_bytes()).hexdigest()}  {p.name}\n" for p in parts
+    )
+    return "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
 
 
 def build(out_dir: Path, *, python_modules: Path | None = None) -> Bundle:

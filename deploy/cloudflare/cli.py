@@ -80,6 +80,12 @@ def add_parser(dep: Any) -> None:
         help="folder the bundle is built in (default: %(default)s)",
     )
     cf.add_argument("--no-qr", action="store_true", help="print the URI without its QR code")
+    cf.add_argument(
+        "--print-hash",
+        action="store_true",
+        help="only build the bundle and print the hash of the exact code a deploy uploads "
+        "(the onboarding page shows the same hash); needs no token",
+    )
     cf.set_defaults(func=run)
 
 
@@ -92,9 +98,10 @@ def _token(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from deploy.cloudflare import bundle
 
-    if args.action == "bundle":
+    if args.action == "bundle" or args.print_hash:
         try:
-            print(bundle.build(Path(args.out)).report())
+            built = bundle.build(Path(args.out))
+            print(bundle.code_hash(built.modules) if args.print_hash else built.report())
         except bundle.BundleError as exc:
             print(f"nwc-signer: {exc}", file=sys.stderr)
             return 2

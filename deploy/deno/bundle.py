@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import shutil
 import sys
@@ -65,6 +66,7 @@ __all__ = [
     "BundleError",
     "assets",
     "build",
+    "code_hash",
 ]
 
 
@@ -159,6 +161,17 @@ def build(
     if raw > LIMIT_BYTES:
         raise BundleError(f"the bundle is {raw / 2**30:.2f} GB, over Deno Deploy's 1 GB limit")
     return Bundle(out_dir, files, raw, ours, _request_size(out_dir, files))
+
+
+def code_hash(built: Bundle) -> str:
+    """The hash of exactly what is uploaded: sha256 over a manifest with one line
+    ``<sha256 of the file>  <path>`` per asset, sorted by path (the revision's assets).
+    Reproducible with ``nwc-signer deploy deno --print-hash``; the onboarding page shows it."""
+    manifest = "".join(
+        f"{hashlib.sha256((built.root / name).read_bytes()).hexdigest()}  {name}\n"
+        for name in built.files
+    )
+    return "sha256:" + hashlib.sha256(manifest.encode()).hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

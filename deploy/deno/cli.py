@@ -68,6 +68,12 @@ def add_parser(dep: Any) -> None:
         "--out", default="build/deno", help="folder the bundle is built in (default: %(default)s)"
     )
     dn.add_argument("--no-qr", action="store_true", help="print the URI without its QR code")
+    dn.add_argument(
+        "--print-hash",
+        action="store_true",
+        help="only build the app folder and print the hash of the exact code a deploy uploads "
+        "(the onboarding page shows the same hash); needs no token",
+    )
     dn.set_defaults(func=run)
 
 
@@ -80,9 +86,10 @@ def _token(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from deploy.deno import bundle
 
-    if args.action == "bundle":
+    if args.action == "bundle" or args.print_hash:
         try:
-            print(bundle.build(Path(args.out)).report())
+            built = bundle.build(Path(args.out))
+            print(bundle.code_hash(built) if args.print_hash else built.report())
         except bundle.BundleError as exc:
             print(f"nwc-signer: {exc}", file=sys.stderr)
             return 2

@@ -160,6 +160,141 @@ def _json(res: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+class Deployment:
+    """One deploy's context as named steps (``STEPS``), each safe to run again: the command
+    runs them all; the onboarding service runs them one at a time and, after a failure (the
+    KV database not assigned yet, a token that stopped working), re-runs only the failed
+    step and those after it. ``make_wallet`` replaces the local-wallet step (the service
+    keeps the recovery phrase to show it once instead of printing it)."""
+
+    STEPS = ("build", "token", "app", "wallet", "env", "revision", "url", "seed", "remember")
+
+    def __init__(
+        self,
+        api: Api,
+        t: Target,
+        *,
+        say: Callable[[str], None] = _say,
+        sleep: Callable[[float], None] = time.sleep,
+        app_transport: httpx.BaseTransport | None = None,
+        built: bundle.Bundle | None = None,
+        make_wallet: Callable[[Target, Callable[[str], None]], tuple[bool, str | None]]
+        | None = None,
+    ) -> None:
+        self.api, self.t, self.say, self.sleep = api, t, say, sleep
+        self.app_transport = app_transport
+        self.built = built
+        self.make_wallet = make_wallet or _local_wallet
+        self.app: schema.App | None = None
+        self.rev: schema.Revision | None = None
+        self.created = False
+        self.uri: str | None = None
+        self.wallet_id = ""
+        self.url = ""
+
+    def run(self, step: str) -> None:
+        getattr(self, f"step_{step}")()
+
+    def step_build(self) -> None:
+        from signer_core.vault.keys import parse_pubkey_hex
+
+        t = self.t
+        if not t.watcher_pubkey:
+            raise DenoError("--watcher-pubkey is required (the relay-watcher's public key)")
+        try:
+            parse_pubkey_hex("--watcher-pubkey", t.watcher_pubkey)
+        except ValueError as exc:
+            raise DenoError(str(exc)) from None
+        if self.built is None:
+            self.built = bundle.build(t.out_dir, source=t.source, python_modules=t.python_modules)
+        self.say(self.built.report())
+        self.say(f"code hash {bundle.code_hash(self.built)}")
+
+    def step_token(self) -> None:
+        self.api.check_token()
+        self.say("access token: accepted")
+
+    def step_app(self) -> None:
+        from functions.local.datadir import DataDir
+
+        t = self.t
+        app = self.api.get_app(t.app)
+        if app is None:
+            app = self.api.create_app(schema.CreateApp(slug=t.app, config=CONFIG))
+            self.say(f"app {t.app}: created")
+        else:
+            self.say(f"app {t.app}: exists")
+        self.app = app
+        folder = DataDir(t.data_dir)
+        theirs = _app_wallet_id(app)
+        if theirs and folder.exists() and theirs != folder.config().wallet_id:
+            raise WalletMismatch(
+                f"app {t.app} serves wallet {theirs}, not the one in {t.data_dir}; "
+                "use another --app"
+            )
+        if theirs and not folder.exists():
+            raise WalletMismatch(
+                f"app {t.app} already serves wallet {theirs}: pass that wallet's "
+                "--data-dir, or use another --app"
+            )
+
+    def step_wallet(self) -> None:
+        from functions.local.datadir import DataDir
+
+        created, uri = self.make_wallet(self.t, self.say)
+        self.created = self.created or created
+        self.uri = uri if uri is not None else self.uri
+        self.wallet_id = DataDir(self.t.data_dir).config().wallet_id
+
+    def step_env(self) -> None:
+        from functions.local.datadir import DataDir
+
+        t = self.t
+        folder = DataDir(t.data_dir)
+        self.wallet_id = folder.config().wallet_id
+        env = {
+            "ROOT_SECRET": (folder.secrets().root_secret.hex(), True),
+            "WALLET_ID": (self.wallet_id, False),
+            "WATCHER_PUBKEY": (t.watcher_pubkey, False),
+        }
+        app = self.app if self.app is not None else self.api.get_app(t.app)
+        if app is None:
+            raise DenoError(f"app {t.app} is gone: run the deploy again")
+        self.app = self.api.update_app(
+            t.app, schema.UpdateApp(config=CONFIG, env_vars=_env_updates(app, env))
+        )
+        self.say("env: ROOT_SECRET (secret), WALLET_ID and WATCHER_PUBKEY set")
+
+    def step_revision(self) -> None:
+        assert self.built is not None, "the build step runs first"
+        built = self.built
+        request = schema.DeployRequest.model_validate(
+            {"assets": bundle.assets(built.root, built.files), "config": CONFIG, "production": True}
+        )
+        rev = self.api.deploy(self.t.app, request)
+        self.rev = rev
+        self.say(f"revision {rev.id}: {rev.status}, {len(built.files)} files")
+        self.rev = self.api.wait(
+            rev.id, sleep=self.sleep, on_status=lambda s: self.say(f"revision {rev.id}: {s}")
+        )
+
+    def step_url(self) -> None:
+        assert self.rev is not None, "the revision step runs first"
+        self.url = self.t.url.rstrip("/") or self.api.production_url(self.rev.id)
+        self.say(f"url: {self.url}")
+
+    def step_seed(self) -> None:
+        t = self.t
+        _seed(self.url, t.data_dir, self.wallet_id, t.app, self.say, self.app_transport,
+              self.sleep)  # fmt: skip
+
+    def step_remember(self) -> None:
+        assert self.app is not None and self.rev is not None
+        record = {"app": self.t.app, "app_id": self.app.id, "revision": self.rev.id,
+                  "url": self.url}  # fmt: skip
+        (self.t.data_dir / STATE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
 def deploy(
     api: Api,
     t: Target,
@@ -169,67 +304,19 @@ def deploy(
     app_transport: httpx.BaseTransport | None = None,
 ) -> Outcome:
     """Everything but the watcher registration (``register``)."""
-    from functions.local.datadir import DataDir
-    from signer_core.vault.keys import parse_pubkey_hex
-
-    if not t.watcher_pubkey:
-        raise DenoError("--watcher-pubkey is required (the relay-watcher's public key)")
-    try:
-        parse_pubkey_hex("--watcher-pubkey", t.watcher_pubkey)
-    except ValueError as exc:
-        raise DenoError(str(exc)) from None
-    built = bundle.build(t.out_dir, source=t.source, python_modules=t.python_modules)
-    say(built.report())
-    api.check_token()
-    say("access token: accepted")
-    app = api.get_app(t.app)
-    if app is None:
-        app = api.create_app(schema.CreateApp(slug=t.app, config=CONFIG))
-        say(f"app {t.app}: created")
-    else:
-        say(f"app {t.app}: exists")
-    folder = DataDir(t.data_dir)
-    theirs = _app_wallet_id(app)
-    if theirs and folder.exists() and theirs != folder.config().wallet_id:
-        raise WalletMismatch(
-            f"app {t.app} serves wallet {theirs}, not the one in {t.data_dir}; use another --app"
-        )
-    if theirs and not folder.exists():
-        raise WalletMismatch(
-            f"app {t.app} already serves wallet {theirs}: pass that wallet's "
-            "--data-dir, or use another --app"
-        )
-    created, uri = _local_wallet(t, say)
-    try:
-        wallet_id = folder.config().wallet_id
-        env = {
-            "ROOT_SECRET": (folder.secrets().root_secret.hex(), True),
-            "WALLET_ID": (wallet_id, False),
-            "WATCHER_PUBKEY": (t.watcher_pubkey, False),
-        }
-        app = api.update_app(
-            t.app, schema.UpdateApp(config=CONFIG, env_vars=_env_updates(app, env))
-        )
-        say("env: ROOT_SECRET (secret), WALLET_ID and WATCHER_PUBKEY set")
-        request = schema.DeployRequest.model_validate(
-            {"assets": bundle.assets(built.root, built.files), "config": CONFIG, "production": True}
-        )
-        rev = api.deploy(t.app, request)
-        say(f"revision {rev.id}: {rev.status}, {len(built.files)} files")
-        rev = api.wait(rev.id, sleep=sleep, on_status=lambda s: say(f"revision {rev.id}: {s}"))
-        url = t.url.rstrip("/") or api.production_url(rev.id)
-        say(f"url: {url}")
-        _seed(url, t.data_dir, wallet_id, t.app, say, app_transport, sleep)
-        record = {"app": t.app, "app_id": app.id, "revision": rev.id, "url": url}
-        (t.data_dir / STATE_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    except DenoError as exc:
-        if uri is not None:  # the only copy of the first connection's secret: hand it over
-            exc.args = (
-                f"{exc.args[0]}\n(run the same command again to finish; the wallet's "
-                f"first connection, usable once it finishes:\n{uri}\n)",
-            )
-        raise
-    return Outcome(url, wallet_id, created, rev.id, uri)
+    d = Deployment(api, t, say=say, sleep=sleep, app_transport=app_transport)
+    for step in Deployment.STEPS:
+        try:
+            d.run(step)
+        except DenoError as exc:
+            if d.uri is not None:  # the only copy of the first connection's secret: hand it over
+                exc.args = (
+                    f"{exc.args[0]}\n(run the same command again to finish; the wallet's "
+                    f"first connection, usable once it finishes:\n{d.uri}\n)",
+                )
+            raise
+    assert d.rev is not None
+    return Outcome(d.url, d.wallet_id, d.created, d.rev.id, d.uri)
 
 
 def register(t: Target, watcher_url: str, function_url: str) -> dict[str, Any]:
