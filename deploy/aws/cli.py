@@ -62,9 +62,11 @@ def add_parser(top: Any) -> None:
     aws.set_defaults(func=run)
     from deploy.cloudflare.cli import add_parser as add_cloudflare
     from deploy.deno.cli import add_parser as add_deno
+    from deploy.vercel.cli import add_parser as add_vercel
 
     add_cloudflare(dep)
     add_deno(dep)
+    add_vercel(dep)
 
 
 def _params(args: argparse.Namespace) -> dict[str, str]:

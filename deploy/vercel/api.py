@@ -1,0 +1,269 @@
+"""The Vercel REST API calls of a deploy, over httpx.
+
+Base URL ``https://api.vercel.com``, ``Authorization: Bearer <token>``; a team's resources
+with ``?teamId=`` (or ``?slug=``) on every call (``team``), else the token owner's own
+account. Every answer is checked against the shapes in ``schema.py``; a mismatch is an error, not a guess. Errors
+come as ``{"error": {"code", "message"}}`` (docs: rest-api/errors).
+
+The official SDKs of this API are TypeScript (``@vercel/sdk``) and Go (the Terraform
+provider's client); the dozen calls are made here rather than adding a dependency.
+
+Failures become ``VercelError``: one line with the API's own message, never the token.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from deploy.vercel import schema
+
+DEFAULT_BASE_URL = "https://api.vercel.com"
+BASE_URL_ENV = "VERCEL_API_URL"  # the tests point it at a loopback fake
+M = TypeVar("M", bound=BaseModel)
+
+
+class VercelError(Exception):
+    """A deploy step the API refused or could not be reached for: one line for the user."""
+
+
+class MissingFilesError(VercelError):
+    """``POST /v13/deployments`` named files it has not got (``missing_files``)."""
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def _error(res: httpx.Response) -> dict[str, Any]:
+    try:
+        body = res.json()
+    except ValueError:
+        return {}
+    err = body.get("error") if isinstance(body, dict) else None
+    return err if isinstance(err, dict) else {}
+
+
+def _message(res: httpx.Response) -> str:
+    err = _error(res)
+    text, code = err.get("message"), err.get("code")
+    if isinstance(text, str) and text:
+        text = " ".join(text.split())[:300]
+        return f"{text} (code {code})" if isinstance(code, str) and code else text
+    return f"HTTP {res.status_code}"
+
+
+class Api:
+    """One account's (or one team's) API, as its access token sees it."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        team: str = "",
+        base_url: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 120.0,
+    ) -> None:
+        base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        self.team = team
+        self.client = httpx.Client(
+            base_url=base,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def call(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        body: BaseModel | None = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (200,),
+        missing_ok: bool = False,
+    ) -> Any:
+        """One request; its JSON answer, or None for a 404 when ``missing_ok``."""
+        headers = dict(headers or {})
+        if body is not None:
+            content = body.model_dump_json(exclude_unset=True).encode()
+            headers["Content-Type"] = "application/json"
+        query = dict(params or {})
+        if self.team:  # a team's id (team_...) or its slug
+            query["teamId" if self.team.startswith("team_") else "slug"] = self.team
+        try:
+            res = self.client.request(method, path, content=content, params=query, headers=headers)
+        except httpx.HTTPError as exc:
+            raise VercelError(
+                f"{what}: cannot reach the Vercel API ({type(exc).__name__})"
+            ) from None
+        if missing_ok and res.status_code == 404:
+            return None
+        if res.status_code not in ok:
+            err = _error(res)
+            if err.get("code") == "missing_files" and isinstance(err.get("missing"), list):
+                raise MissingFilesError(
+                    f"{what}: {_message(res)}", [str(m) for m in err["missing"]]
+                )
+            hint = ""
+            if res.status_code in (401, 403):
+                hint = " (check the access token, and --team for a team's projects)"
+            raise VercelError(f"{what}: {_message(res)}{hint}")
+        try:
+            return res.json() if res.content else {}
+        except ValueError:
+            raise VercelError(f"{what}: the API's answer is not JSON") from None
+
+    @staticmethod
+    def parse(what: str, model: type[M], data: Any) -> M:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "answer"
+            raise VercelError(
+                f"{what}: the API's answer does not match the published shape "
+                f"({where}: {first['msg']})"
+            ) from None
+
+    # --- account and project ----------------------------------------------------------
+
+    def check_token(self) -> schema.UserAnswer:
+        """``GET /v2/user``: the cheapest call that proves the token before anything."""
+        what = "checking the access token"
+        return self.parse(what, schema.UserAnswer, self.call(what, "GET", "/v2/user"))
+
+    def get_project(self, name: str) -> schema.Project | None:
+        what = f"reading project {name}"
+        data = self.call(what, "GET", f"/v9/projects/{name}", missing_ok=True)
+        return None if data is None else self.parse(what, schema.Project, data)
+
+    def create_project(self, body: schema.CreateProject) -> schema.Project:
+        what = f"creating project {body.name}"
+        data = self.call(what, "POST", "/v11/projects", body=body, ok=(200, 201))
+        return self.parse(what, schema.Project, data)
+
+    def env(self, project_id: str) -> list[schema.EnvVar]:
+        what = "reading the project's environment variables"
+        data = self.call(what, "GET", f"/v10/projects/{project_id}/env")
+        return self.parse(what, schema.EnvList, data).envs
+
+    def set_env(self, project_id: str, items: list[schema.EnvVarInput]) -> None:
+        """Create or update (``upsert=true``) the variables; any ``failed`` item is an error."""
+        what = "setting the project's environment variables"
+        data = self.call(
+            what,
+            "POST",
+            f"/v10/projects/{project_id}/env",
+            body=schema.EnvBody(items),
+            params={"upsert": "true"},
+            ok=(200, 201),
+        )
+        answer = self.parse(what, schema.EnvCreated, data)
+        if answer.failed:
+            err = answer.failed[0].error
+            key = f"{err.key}: " if err.key else ""
+            raise VercelError(f"{what}: {key}{err.message} (code {err.code})")
+
+    # --- files and deployments --------------------------------------------------------
+
+    def upload(self, sha: str, data: bytes) -> None:
+        """``POST /v2/files``: the bytes, addressed by their SHA1 (``x-vercel-digest``)."""
+        what = f"uploading file {sha}"
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "x-vercel-digest": sha,
+            "Content-Length": str(len(data)),
+        }
+        answer = self.call(what, "POST", "/v2/files", content=data, headers=headers, ok=(200, 201))
+        self.parse(what, schema.FileUploaded, answer)
+
+    def create_deployment(self, body: schema.CreateDeployment) -> schema.Deployment:
+        what = f"creating a deployment of {body.name}"
+        data = self.call(
+            what,
+            "POST",
+            "/v13/deployments",
+            body=body,
+            ok=(200, 201),
+            params={"skipAutoDetectionConfirmation": "1"},
+        )
+        return self.parse(what, schema.Deployment, data)
+
+    def deployment(self, deployment_id: str) -> schema.Deployment:
+        what = f"reading deployment {deployment_id}"
+        data = self.call(what, "GET", f"/v13/deployments/{deployment_id}")
+        return self.parse(what, schema.Deployment, data)
+
+    def wait(
+        self,
+        deployment_id: str,
+        *,
+        timeout_s: float = 900.0,
+        interval_s: float = 3.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        on_state: Callable[[str], None] | None = None,
+    ) -> schema.Deployment:
+        """Poll ``GET /v13/deployments/{id}`` until READY (with its aliases) or a failure."""
+        deadline = clock() + timeout_s
+        last = ""
+        while True:
+            dep = self.deployment(deployment_id)
+            if dep.readyState != last and on_state is not None:
+                on_state(dep.readyState)
+            last = dep.readyState
+            if dep.readyState == "READY" and dep.aliasAssigned:
+                return dep
+            if dep.readyState in ("ERROR", "CANCELED"):
+                reason = f": {dep.errorMessage}" if dep.errorMessage else ""
+                code = f" ({dep.errorCode})" if dep.errorCode else ""
+                raise VercelError(f"deployment {deployment_id} {dep.readyState}{code}{reason}")
+            if clock() >= deadline:
+                raise VercelError(
+                    f"deployment {deployment_id} still {dep.readyState} after "
+                    f"{timeout_s:.0f} s; run the same command again later"
+                )
+            sleep(interval_s)
+
+    # --- the Blob store ---------------------------------------------------------------
+
+    def stores(self) -> list[schema.BlobStore]:
+        what = "listing the storage stores"
+        return self.parse(
+            what, schema.BlobStores, self.call(what, "GET", "/v1/storage/stores")
+        ).stores
+
+    def create_store(self, body: schema.CreateBlobStore) -> schema.BlobStore:
+        what = f"creating Blob store {body.name}"
+        data = self.call(what, "POST", "/v1/storage/stores/blob", body=body, ok=(200, 201))
+        return self.parse(what, schema.BlobStoreAnswer, data).store
+
+    def connections(self, store_id: str) -> list[schema.Connection]:
+        what = f"reading the connections of Blob store {store_id}"
+        data = self.call(what, "GET", f"/v1/storage/stores/{store_id}/connections")
+        return self.parse(what, schema.Connections, data).connections
+
+    def connect(self, store_id: str, body: schema.CreateConnection) -> None:
+        what = f"connecting Blob store {store_id} to the project"
+        self.call(
+            what, "POST", f"/v1/storage/stores/{store_id}/connections", body=body, ok=(200, 201)
+        )
+
+    def store_token(self, store_id: str) -> str:
+        """The store's read-write token (for the first state only; never printed)."""
+        what = f"reading Blob store {store_id}'s read-write token"
+        data = self.call(what, "GET", f"/v1/storage/stores/{store_id}/secrets")
+        return self.parse(what, schema.StoreSecrets, data).rwToken
