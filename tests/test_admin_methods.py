@@ -241,7 +241,7 @@ def test_revoke_connection_rotates_the_key_and_locks_the_app_out(
     assert wire.keys == {"add": [], "remove": [service]}
     assert service not in sealed.parse(blob(wallet)).wraps
     assert _dek(wallet) != dek_before, "revoking must rotate the data key"
-    assert wallet.deliver(shop.request("get_balance")).status == 404  # type: ignore[arg-type]
+    assert wallet.deliver(shop.request("get_balance")).status == 404
     # a re-delivered revoke gets the same answer and tells the watcher again
     again, wire2 = deliver(wallet, admin, event)
     assert again == out and wire2.keys == wire.keys
