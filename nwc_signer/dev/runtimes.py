@@ -121,6 +121,7 @@ FUNCTION_RUNTIMES: dict[str, Callable[[Path, int, bool], ContextManager[str]]] =
     "lambda": lambda_runtime,
     "cloudflare": cloudflare_runtime,
     "deno": deno_runtime,
+    "vercel": lambda d, p, c: __import__("nwc_signer.dev.vercel", fromlist=["_"]).vercel_runtime(d, p, c),  # noqa: E501
 }
 
 

@@ -30,6 +30,7 @@ RUNTIMES = {
     "lambda": "aws_lambda",
     "cloudflare": "cloudflare",
     "deno": "deno",
+    "vercel": "vercel",
 }
 
 
