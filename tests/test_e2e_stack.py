@@ -47,7 +47,7 @@ class Stack:
     payee_uri: str
 
 
-@pytest.fixture(scope="module", params=["local", "lambda", "cloudflare", "deno"])
+@pytest.fixture(scope="module", params=["local", "lambda", "cloudflare", "deno", "vercel"])
 def stack(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Stack]:
@@ -170,7 +170,10 @@ def test_a_request_seen_on_two_relays_is_handled_once(stack: Stack) -> None:
 
 @pytest.mark.parametrize(
     "runtime, backend",
-    [*((r, "cashu") for r in ("local", "lambda", "cloudflare", "deno")), ("local", "spark")],
+    [
+        *((r, "cashu") for r in ("local", "lambda", "cloudflare", "deno", "vercel")),
+        ("local", "spark"),
+    ],
 )
 def test_dev_prints_the_uri_only_once_an_app_is_served(
     tmp_path: Path, runtime: str, backend: str
