@@ -1,0 +1,5 @@
+import sys
+
+from onboarding.app import main
+
+sys.exit(main())
