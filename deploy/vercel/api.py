@@ -2,8 +2,8 @@
 
 Base URL ``https://api.vercel.com``, ``Authorization: Bearer <token>``; a team's resources
 with ``?teamId=`` (or ``?slug=``) on every call (``team``), else the token owner's own
-account. Every answer is checked against the shapes in ``schema.py``; a mismatch is an error, not a guess. Errors
-come as ``{"error": {"code", "message"}}`` (docs: rest-api/errors).
+account. Every answer is checked against the shapes in ``schema.py``; a mismatch is an
+error, not a guess. Errors come as ``{"error": {"code", "message"}}`` (docs: rest-api/errors).
 
 The official SDKs of this API are TypeScript (``@vercel/sdk``) and Go (the Terraform
 provider's client); the dozen calls are made here rather than adding a dependency.

@@ -189,6 +189,51 @@ def build(out_dir: Path, *, source: Path | None = None, core: Path | None = None
     return built
 
 
+# --- the "Deploy with Vercel" button (the clone flow) -----------------------------------
+#
+# The clone flow builds the user's copy of this repository from its root, so the project
+# layout above must exist at the root: the ENTRY_FILES as copies of functions/vercel/'s
+# (api/webhook.py, requirements.txt, vercel.json, .python-version) beside signer_core/, and a
+# .vercelignore that keeps everything else out (the Cloudflare button's package.json above
+# all, whose build script Vercel would otherwise run).
+
+VERCELIGNORE = (
+    "# Only the Vercel function's files (deploy/vercel/bundle.py, docs/vercel-deploy.md)\n"
+    "/*\n"
+    + "".join(f"!/{n}\n" for n in sorted({e.split("/")[0] for e in ENTRY_FILES} | {CORE}))
+    + "__pycache__\n*.pyc\n"
+)
+BUTTON_ENV = ("WATCHER_PUBKEY",)
+BUTTON_ENV_DESCRIPTION = (
+    "The x-only public key (64 hex) of the relay-watcher that will wake your wallet. Then "
+    "run `nwc-signer deploy vercel --project <this project>` to create the wallet, its Blob "
+    "store and its secrets."
+)
+
+
+def button_url(repository: str, project: str = "nwc-signer") -> str:
+    """The Deploy Button's clone URL (docs: deploy-button/source, environment-variables)."""
+    from urllib.parse import urlencode
+
+    query = {"repository-url": repository, "project-name": project,
+             "repository-name": project, "env": ",".join(BUTTON_ENV),
+             "envDescription": BUTTON_ENV_DESCRIPTION}  # fmt: skip
+    return "https://vercel.com/new/clone?" + urlencode(query)
+
+
+def clone_files(repo: Path) -> list[str]:
+    """What a deployment of ``repo``'s root keeps under VERCELIGNORE (its allowlist form:
+    ``/*`` then ``!/name`` per kept top-level entry, then ignored names anywhere)."""
+    kept = {line[2:] for line in VERCELIGNORE.splitlines() if line.startswith("!/")}
+    out = []
+    for path in sorted(p for p in repo.rglob("*") if p.is_file()):
+        rel = path.relative_to(repo)
+        if rel.parts[0] not in kept or "__pycache__" in rel.parts or rel.suffix == ".pyc":
+            continue
+        out.append(rel.as_posix())
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m deploy.vercel.bundle",

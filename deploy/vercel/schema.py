@@ -56,7 +56,7 @@ Region = Literal[
     "yul1",
 ]
 REGIONS: tuple[str, ...] = get_args(Region)
-PROJECT_NAME = r"^(?!.*---)[a-z0-9._-]{1,100}$"  # lowercase, digits, . _ -; no "---"
+PROJECT_NAME = r"^[a-z0-9._-]{1,100}$"  # lowercase, digits, . _ - (Vercel also refuses "---")
 SHA1 = r"^[0-9a-f]{40}$"
 
 

@@ -56,7 +56,9 @@ class Target:
     region: str = "iad1"  # the Blob store's
     out_dir: Path = Path("build/vercel")
     source: Path | None = None  # functions/vercel/ unless given
-    blob_api_url: str | None = None  # the tests' fake Blob API; None: Vercel's
+    # the Blob API and content host (the runtime's VERCEL_BLOB_API_URL and
+    # NWC_SIGNER_BLOB_STORE_URL, which only the local fake sets); None: Vercel's
+    blob_api_url: str | None = None
     blob_store_url: str | None = None
 
     @property
@@ -295,8 +297,8 @@ def deploy(
                 api.store_token(store_id),
                 t.data_dir,
                 wallet_id,
-                api_url=t.blob_api_url,
-                store_url=t.blob_store_url,
+                api_url=t.blob_api_url or os.environ.get("VERCEL_BLOB_API_URL") or None,
+                store_url=t.blob_store_url or os.environ.get("NWC_SIGNER_BLOB_STORE_URL") or None,
             )
         except state.SeedError as exc:
             raise VercelError(str(exc)) from None
