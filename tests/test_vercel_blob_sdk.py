@@ -116,9 +116,7 @@ def test_our_requests_are_the_sdks(
     traffic: tuple[dict[str, object], list[Recorded], list[Recorded]],
 ) -> None:
     _, sdk, ours = traffic
-    assert [(r.method, r.path, r.query) for r in ours] == [
-        (r.method, r.path, r.query) for r in sdk
-    ]
+    assert [(r.method, r.path, r.query) for r in ours] == [(r.method, r.path, r.query) for r in sdk]
     for theirs, mine in zip(sdk, ours, strict=True):
         expected, got = api_headers(theirs), api_headers(mine)
         for h in (expected, got):  # per-request random ids: same shape, not same value

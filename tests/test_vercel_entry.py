@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nwc_signer.dev.harness import run_cli
 from nwc_signer.dev.vercel import VercelHost, build_project, load_handler, make_server
 from signer_core.protocol.webhook import parse_response, request_delivery, signed_delivery
-from tests.nwc import App, LocalWallet, remember_secret, run_cli
+from tests.nwc import App, LocalWallet, remember_secret
 from tests.vercel_blob_api import BlobApiFake
 
 
@@ -70,8 +71,8 @@ def test_http_edges_answer_json_and_never_5xx(served: str) -> None:
     assert raw(served, big)[0] == 413
     bad = b"POST /api/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n"
     assert raw(served, bad)[0] == 400
-    status, body = raw(served, b"POST /api/webhook HTTP/1.1\r\nHost: x\r\n"
-                               b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")  # fmt: skip
+    chunked = b"Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    status, body = raw(served, b"POST /api/webhook HTTP/1.1\r\nHost: x\r\n" + chunked)
     assert status == 401 and "message" in body  # read whole, then refused: unsigned
     assert httpx.post(served + "/elsewhere", content=b"{}").status_code == 404
 
@@ -128,7 +129,9 @@ def test_spark_runs_through_the_vercel_entry(tmp_path: Path) -> None:
 
         def call(method: str) -> dict[str, object]:
             headers, body = signed_delivery(
-                request_delivery(app.request(method), ["ws://127.0.0.1:1"]), watcher, int(time.time())
+                request_delivery(app.request(method), ["ws://127.0.0.1:1"]),
+                watcher,
+                int(time.time()),
             )
             res = http.post(host.url + "/api/webhook", content=body, headers=headers)
             answer = parse_response(res.status_code, res.headers, res.content)

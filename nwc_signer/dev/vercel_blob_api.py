@@ -70,7 +70,9 @@ class BlobApiFake:
 
     def __init__(self, store_id: str = "fakestore1", *, host: str = "127.0.0.1", port: int = 0):
         self.store_id = store_id
-        self.token = f"vercel_blob_rw_{store_id}_{hashlib.sha256(store_id.encode()).hexdigest()[:24]}"
+        self.token = (
+            f"vercel_blob_rw_{store_id}_{hashlib.sha256(store_id.encode()).hexdigest()[:24]}"
+        )
         self.blobs: dict[str, StoredBlob] = {}
         self.requests: list[Recorded] = []
         self.stale_reads = False
@@ -262,9 +264,20 @@ class BlobApiFake:
                     self._error(*status)
                     return
                 meta = self._meta(pathname, blob)
-                self._json(200, {k: meta[k] for k in ("url", "downloadUrl", "pathname",
-                                                       "contentType", "contentDisposition",
-                                                       "etag")})
+                self._json(
+                    200,
+                    {
+                        k: meta[k]
+                        for k in (
+                            "url",
+                            "downloadUrl",
+                            "pathname",
+                            "contentType",
+                            "contentDisposition",
+                            "etag",
+                        )
+                    },
+                )
 
             def _pathname_of(self, url_or_pathname: str) -> str:
                 if url_or_pathname.startswith(("http://", "https://")):

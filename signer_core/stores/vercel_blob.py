@@ -170,7 +170,9 @@ class VercelBlobStore:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise StoreUnavailable(f"cannot read the Vercel Blob metadata (HTTP {response.status_code})")
+            raise StoreUnavailable(
+                f"cannot read the Vercel Blob metadata (HTTP {response.status_code})"
+            )
         try:
             etag = loads(response.content).get("etag")
         except (ValueError, BadJson, AttributeError):
@@ -197,7 +199,7 @@ class VercelBlobStore:
             if not (etag.startswith("W/") and _strong(etag[2:])):
                 raise StoreUnavailable("the Vercel Blob state came without an etag")
             strong = self._head_etag()
-            if strong == etag[2:]:
+            if strong is not None and strong == etag[2:]:
                 return blob, strong
             # the blob changed between the two requests (or the tag is not the API's): again
         raise StoreUnavailable("the Vercel Blob state kept changing while it was read")

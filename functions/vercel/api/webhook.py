@@ -221,7 +221,11 @@ class handler(BaseHTTPRequestHandler):  # noqa: N801 (the name Vercel's runtime 
         try:
             while True:
                 line = self.rfile.readline(1024).split(b";", 1)[0].strip()
-                n = int(line, 16) if line and all(c in b"0123456789abcdefABCDEF" for c in line) else -1
+                n = (
+                    int(line, 16)
+                    if line and all(c in b"0123456789abcdefABCDEF" for c in line)
+                    else -1
+                )
                 if n < 0:
                     self._error(400, "malformed chunked body")
                     return None

@@ -47,7 +47,7 @@ class VercelTarget:
 
     @contextmanager
     def store_fault(self, kind: str) -> Iterator[Callable[[], int]]:
-        """The Blob API fails on the state blob as the service does (nwc_signer/dev/vercel_blob_api.py)."""
+        """The Blob API fails on the state blob as the service does (the fake's faults)."""
         with self.host.fake.fault(kind, self.host.state_pathname) as count:
             yield count
 
