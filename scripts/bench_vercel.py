@@ -128,8 +128,10 @@ def cold_and_warm(work: Path, cold_runs: int, runs: int) -> dict[str, Any]:
             argv = [sys.executable, "-m", "nwc_signer.dev.vercel", "--project", str(project),
                     "--port", str(port)]  # fmt: skip
             start = time.perf_counter()
-            child = subprocess.Popen(argv, cwd=project, env=host.environment(),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            quiet = subprocess.DEVNULL
+            child = subprocess.Popen(
+                argv, cwd=project, env=host.environment(), stdout=quiet, stderr=quiet
+            )
             try:
                 while True:
                     try:
