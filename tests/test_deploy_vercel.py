@@ -64,9 +64,16 @@ def fake() -> Any:
 def target(tmp_path: Path, source: Path, fake: FakeVercel, **kw: Any) -> setup.Target:
     api_url, store_url = fake.blob_urls()
     opts: dict[str, Any] = {"backend": "cashu", "mint_url": MINT, **kw}
-    return setup.Target(data_dir=tmp_path / "wallet", watcher_pubkey=WATCHER_PUBKEY,
-                        relays=["ws://127.0.0.1:1"], out_dir=tmp_path / "build", source=source,
-                        blob_api_url=api_url, blob_store_url=store_url, **opts)  # fmt: skip
+    return setup.Target(
+        data_dir=tmp_path / "wallet",
+        watcher_pubkey=WATCHER_PUBKEY,
+        relays=["ws://127.0.0.1:1"],
+        out_dir=tmp_path / "build",
+        source=source,
+        blob_api_url=api_url,
+        blob_store_url=store_url,
+        **opts,
+    )
 
 
 def api(fake: FakeVercel, token: str = TOKEN) -> vercel_api.Api:
@@ -93,8 +100,11 @@ def test_bundle_layout_digests_and_hash(tmp_path: Path, source: Path) -> None:
     names = [f.path for f in built.files]
     assert names == sorted(names)
     assert set(bundle.ENTRY_FILES) <= set(names)
-    core = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "signer_core").rglob("*.py")
-                  if "__pycache__" not in p.parts)  # fmt: skip
+    core = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "signer_core").rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
     assert [n for n in names if n.startswith("signer_core/")] == core
     assert set(names) == set(bundle.ENTRY_FILES) | set(core)  # nothing else: no node_modules
     for f in built.files:
@@ -143,8 +153,10 @@ def test_print_hash_reproduces_the_uploaded_files(
 ) -> None:
     done = run(fake, target(tmp_path, source, fake))
     (dep,) = fake.projects["nwc-signer"].deployments
-    lines = "".join(f"{hashlib.sha1(b).hexdigest()} {len(b)} {p}\n"  # noqa: S324
-                    for p, b in sorted(dep.files.items()))  # fmt: skip
+    lines = "".join(
+        f"{hashlib.sha1(b).hexdigest()} {len(b)} {p}\n"  # noqa: S324
+        for p, b in sorted(dep.files.items())
+    )
     assert done.digest == "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
     assert dep.meta == {"nwcSignerBundle": done.digest}
     if source == bundle.ENTRY_DIR:  # the checkout's own command gives the same hash
@@ -180,8 +192,11 @@ def test_deploy_end_to_end_and_rerun(tmp_path: Path, source: Path, fake: FakeVer
     assert [c["projectId"] for c in store.connections] == [project.id]
     (dep,) = project.deployments
     assert dep.id == done.deployment_id and dep.state == "READY" and dep.target == "production"
-    expected = {p.relative_to(t.out_dir).as_posix(): p.read_bytes()
-                for p in t.out_dir.rglob("*") if p.is_file()}  # fmt: skip
+    expected = {
+        p.relative_to(t.out_dir).as_posix(): p.read_bytes()
+        for p in t.out_dir.rglob("*")
+        if p.is_file()
+    }
     assert dep.files == expected  # every file of the layout, byte for byte, by digest
     assert {"ROOT_SECRET", "WALLET_ID", "WATCHER_PUBKEY", "BLOB_READ_WRITE_TOKEN"} <= set(dep.env)
     local = folder.store().read()
@@ -189,13 +204,24 @@ def test_deploy_end_to_end_and_rerun(tmp_path: Path, source: Path, fake: FakeVer
     sealed_path = f"nwc-signer/{done.wallet_id}/wallet.sealed"
     assert fake.blob.blobs[sealed_path].body == local[0]
     generation = sealed.parse(local[0]).generation
-    assert fake.blob.blobs[f"nwc-signer/{done.wallet_id}/generation"].body == f"{generation}\n".encode()
-    assert [r.headers.get("x-allow-overwrite") for r in fake.blob.requests
-            if r.method == "PUT" and dict(r.query)["pathname"] == sealed_path] == ["0"]  # fmt: skip
+    assert (
+        fake.blob.blobs[f"nwc-signer/{done.wallet_id}/generation"].body
+        == f"{generation}\n".encode()
+    )
+    assert [
+        r.headers.get("x-allow-overwrite")
+        for r in fake.blob.requests
+        if r.method == "PUT" and dict(r.query)["pathname"] == sealed_path
+    ] == ["0"]
     remembered = json.loads((t.data_dir / setup.STATE_FILE).read_text())
-    assert remembered == {"project": "nwc-signer", "project_id": project.id,
-                          "blob_store": store.id, "deployment": dep.id, "url": done.url,
-                          "bundle": done.digest}  # fmt: skip
+    assert remembered == {
+        "project": "nwc-signer",
+        "project_id": project.id,
+        "blob_store": store.id,
+        "deployment": dep.id,
+        "url": done.url,
+        "bundle": done.digest,
+    }
     for path in (t.data_dir / "secrets").iterdir():
         assert path.stat().st_mode & 0o077 == 0, path
 
@@ -225,21 +251,25 @@ def test_spark_is_the_default_and_its_key_is_sensitive(
         run(fake, t)
     assert not fake.projects and not fake.log and not t.data_dir.exists()  # nothing made
     monkeypatch.setenv("BREEZ_API_KEY", "breez-key-1234")
-    done = run(fake, target(tmp_path, source, fake, backend="spark", network="regtest",
-                            mint_url=""))  # fmt: skip
+    done = run(
+        fake, target(tmp_path, source, fake, backend="spark", network="regtest", mint_url="")
+    )
     env = {e.key: (e.value, e.type) for e in fake.projects["nwc-signer"].env}
     assert env["BREEZ_API_KEY"] == ("breez-key-1234", "sensitive")
     assert done.created_wallet
 
 
-def test_bad_token_is_one_line_and_makes_nothing(tmp_path: Path, source: Path,
-                                                 fake: FakeVercel) -> None:  # fmt: skip
+def test_bad_token_is_one_line_and_makes_nothing(
+    tmp_path: Path, source: Path, fake: FakeVercel
+) -> None:
     t = target(tmp_path, source, fake)
     with pytest.raises(vercel_api.VercelError) as err:
         run(fake, t, token="vcp_wrong")  # noqa: S106
     text = str(err.value)
-    assert text == ("checking the access token: Not authorized (code forbidden) (check the "
-                    "access token, and --team for a team's projects)")  # fmt: skip
+    assert text == (
+        "checking the access token: Not authorized (code forbidden) (check the "
+        "access token, and --team for a team's projects)"
+    )
     assert "vcp_wrong" not in text
     assert not fake.projects and not fake.stores and not t.data_dir.exists()
     done = run(fake, t)  # the same command then finishes it all
@@ -252,8 +282,9 @@ def test_failure_after_wallet_creation_hands_over_the_uri_and_a_rerun_finishes(
     fake.fail[r"POST /v13/deployments"] = (500, "An unexpected error occurred")
     with pytest.raises(vercel_api.VercelError) as err:
         run(fake, target(tmp_path, source, fake))
-    assert str(err.value).startswith("creating a deployment of nwc-signer: An unexpected error "
-                                     "occurred (code injected)\n")  # fmt: skip
+    assert str(err.value).startswith(
+        "creating a deployment of nwc-signer: An unexpected error occurred (code injected)\n"
+    )
     assert "nostr+walletconnect://" in str(err.value)  # the only copy of the first URI
     project = fake.projects["nwc-signer"]
     assert not project.deployments and len(fake.blob.blobs) == 2  # state and guard written
@@ -262,8 +293,9 @@ def test_failure_after_wallet_creation_hands_over_the_uri_and_a_rerun_finishes(
     assert not done.created_wallet and project.deployments[-1].state == "READY"
 
 
-def test_failed_build_is_reported_with_its_reason(tmp_path: Path, source: Path,
-                                                  fake: FakeVercel) -> None:  # fmt: skip
+def test_failed_build_is_reported_with_its_reason(
+    tmp_path: Path, source: Path, fake: FakeVercel
+) -> None:
     fake.build_failure = ("BUILD_FAILED", "pip could not install breez-sdk-spark")
     with pytest.raises(vercel_api.VercelError) as err:
         run(fake, target(tmp_path, source, fake))
@@ -282,8 +314,9 @@ def test_missing_files_are_uploaded_again(tmp_path: Path, source: Path, fake: Fa
     assert uploads.count(lost) == 2 and fake.projects["nwc-signer"].deployments[0].state == "READY"
 
 
-def test_a_project_of_another_wallet_is_never_touched(tmp_path: Path, source: Path,
-                                                      fake: FakeVercel) -> None:  # fmt: skip
+def test_a_project_of_another_wallet_is_never_touched(
+    tmp_path: Path, source: Path, fake: FakeVercel
+) -> None:
     run(fake, target(tmp_path / "a", source, fake))
     project = fake.projects["nwc-signer"]
     env_before = [(e.key, e.value) for e in project.env]
@@ -300,21 +333,29 @@ def test_a_project_of_another_wallet_is_never_touched(tmp_path: Path, source: Pa
 
 def test_a_public_store_is_refused(tmp_path: Path, source: Path, fake: FakeVercel) -> None:
     api(fake).create_store(schema.CreateBlobStore(name="nwc-signer-state", access="public"))
-    with pytest.raises(vercel_api.VercelError, match="is public: the wallet's store must be private"):
+    with pytest.raises(
+        vercel_api.VercelError, match="is public: the wallet's store must be private"
+    ):
         run(fake, target(tmp_path, source, fake))
     assert not fake.blob.blobs
 
 
-def test_another_wallets_state_at_this_path_is_refused(tmp_path: Path, source: Path,
-                                                       fake: FakeVercel) -> None:  # fmt: skip
+def test_another_wallets_state_at_this_path_is_refused(
+    tmp_path: Path, source: Path, fake: FakeVercel
+) -> None:
     done = run(fake, target(tmp_path / "a", source, fake, project="a"))
     other = run(fake, target(tmp_path / "b", source, fake, project="b"))
     mine = fake.blob.blobs[f"nwc-signer/{done.wallet_id}/wallet.sealed"]
     fake.blob.blobs[f"nwc-signer/{other.wallet_id}/wallet.sealed"].body = mine.body
     with pytest.raises(state.SeedError, match="belongs to another wallet"):
         api_url, store_url = fake.blob_urls()
-        state.seed(fake.blob.token, tmp_path / "b" / "wallet", other.wallet_id,
-                   api_url=api_url, store_url=store_url)  # fmt: skip
+        state.seed(
+            fake.blob.token,
+            tmp_path / "b" / "wallet",
+            other.wallet_id,
+            api_url=api_url,
+            store_url=store_url,
+        )
 
 
 def test_requests_and_answers_follow_the_published_shapes(
@@ -339,28 +380,45 @@ def test_requests_and_answers_follow_the_published_shapes(
         if ans is not None:
             ans.model_validate(e["answer"])
             checked.add(ans.__name__)
-    assert {"CreateProject", "EnvBody", "CreateDeployment", "CreateBlobStore",
-            "CreateConnection", "UserAnswer", "Project", "EnvList", "EnvCreated",
-            "FileUploaded", "Deployment", "BlobStores", "BlobStoreAnswer", "Connections",
-            "StoreSecrets"} <= checked  # fmt: skip
+    assert {
+        "CreateProject",
+        "EnvBody",
+        "CreateDeployment",
+        "CreateBlobStore",
+        "CreateConnection",
+        "UserAnswer",
+        "Project",
+        "EnvList",
+        "EnvCreated",
+        "FileUploaded",
+        "Deployment",
+        "BlobStores",
+        "BlobStoreAnswer",
+        "Connections",
+        "StoreSecrets",
+    } <= checked
     upserts = [e["query"] for e in fake.log if e["path"].endswith("/env") and e["method"] == "POST"]
     assert upserts == [{"upsert": ["true"]}]
 
     # the checks can fail: an inlined-file (v12-style) deployment and a development-targeted
     # sensitive variable are refused, an unknown readyState does not parse
-    res = api(fake).client.post("/v13/deployments", json={
-        "name": "nwc-signer", "files": [{"file": "a.py", "data": "x"}]})  # fmt: skip
+    res = api(fake).client.post(
+        "/v13/deployments", json={"name": "nwc-signer", "files": [{"file": "a.py", "data": "x"}]}
+    )
     assert res.status_code == 400 and res.json()["error"]["code"] == "bad_request"
     with pytest.raises(ValueError, match="cannot target development"):
-        schema.EnvVarInput(key="ROOT_SECRET", value="x", type="sensitive",
-                           target=["production", "development"])  # fmt: skip
+        schema.EnvVarInput(
+            key="ROOT_SECRET", value="x", type="sensitive", target=["production", "development"]
+        )
     with pytest.raises(vercel_api.VercelError, match="does not match the published shape"):
-        vercel_api.Api.parse("x", schema.Deployment, {"id": "d", "url": "u",
-                                                      "readyState": "SUCCESS"})  # fmt: skip
+        vercel_api.Api.parse(
+            "x", schema.Deployment, {"id": "d", "url": "u", "readyState": "SUCCESS"}
+        )
 
 
-def _model(table: dict[tuple[str, str], type[BaseModel]], call: tuple[str, str]
-           ) -> type[BaseModel] | None:  # fmt: skip
+def _model(
+    table: dict[tuple[str, str], type[BaseModel]], call: tuple[str, str]
+) -> type[BaseModel] | None:
     for (method, pattern), model in table.items():
         if method == call[0] and re.fullmatch(pattern, call[1]):
             return model
@@ -374,8 +432,10 @@ def test_polling_and_the_production_host(fake: FakeVercel, tmp_path: Path, sourc
     for f in built.files:
         a.upload(f.sha, (built.root / f.path).read_bytes())
     body = schema.CreateDeployment(
-        name="nwc-signer", target="production",
-        files=[schema.UploadedFile(file=f.path, sha=f.sha, size=f.size) for f in built.files])  # fmt: skip
+        name="nwc-signer",
+        target="production",
+        files=[schema.UploadedFile(file=f.path, sha=f.sha, size=f.size) for f in built.files],
+    )
     dep = a.create_deployment(body)
     seen: list[str] = []
     done = a.wait(dep.id, sleep=no_sleep, on_state=seen.append)
@@ -413,9 +473,12 @@ def test_the_button_clone_flow_sees_the_deployed_files(tmp_path: Path, source: P
 
 
 def test_cli_deploys_registers_and_leaks_nothing(
-    tmp_path: Path, fake: FakeVercel, monkeypatch: pytest.MonkeyPatch,
-    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    fake: FakeVercel,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from functions.local.datadir import DataDir
     from nwc_signer.cli import main
     from nwc_signer.dev.watcher import WatcherProcess
@@ -434,10 +497,26 @@ def test_cli_deploys_registers_and_leaks_nothing(
     monkeypatch.setenv("NWC_SIGNER_BLOB_STORE_URL", store_url)
     monkeypatch.delenv("VERCEL_TOKEN", raising=False)
     data_dir = tmp_path / "wallet"
-    argv = ["-v", "deploy", "vercel", "--data-dir", str(data_dir), "--token-file",
-            str(token_file), "--backend", "cashu", "--mint-url", MINT, "--relays",
-            "ws://127.0.0.1:1", "--out", str(tmp_path / "build"), "--print-hash",
-            "--watcher-pubkey", xonly_pubkey(key).hex()]  # fmt: skip
+    argv = [
+        "-v",
+        "deploy",
+        "vercel",
+        "--data-dir",
+        str(data_dir),
+        "--token-file",
+        str(token_file),
+        "--backend",
+        "cashu",
+        "--mint-url",
+        MINT,
+        "--relays",
+        "ws://127.0.0.1:1",
+        "--out",
+        str(tmp_path / "build"),
+        "--print-hash",
+        "--watcher-pubkey",
+        xonly_pubkey(key).hex(),
+    ]
     with WatcherProcess(tmp_path / "watcher", key_file) as watcher:
         assert main([*argv, "--watcher-url", watcher.url]) == 0
     out, err = capfd.readouterr()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -381,6 +382,10 @@ class FakeVercel:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()  # headers and body go out as two writes: no Nagle delay
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _serve(self, method: str) -> None:
                 url = urlsplit(self.path)
