@@ -103,7 +103,8 @@ def test_malformed_settings_are_503(tmp_path: Path, settings: dict[str, str], na
     finally:
         child.stop()
     assert res.status_code == 503
-    assert res.json()["message"] == f"not configured: {named} missing or malformed"
+    message = res.json()["message"]
+    assert message.startswith("not configured: ") and named in message
     assert settings.get(named, "\0") not in res.text  # the value is never echoed
 
 

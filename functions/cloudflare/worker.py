@@ -27,10 +27,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from signer_core import entrypoint
 from signer_core.jsffi import IoClock, is_null, run_sync, with_js_fetch
 from signer_core.pipeline import SignerConfig, WebhookRequest, WebhookResponse, handle_webhook
-from signer_core.protocol.text import parse_uint
-from signer_core.protocol.webhook import MAX_BODY_BYTES, encode_response
+from signer_core.protocol.webhook import encode_response
 from signer_core.session import Secrets
 from signer_core.stores.base import StoreUnavailable
 from signer_core.stores.r2 import R2Store
@@ -61,8 +61,6 @@ SERIAL = asyncio.Lock()
 
 STATE_KEY = "wallet.sealed"
 GUARD_ID = "wallet"
-WEBHOOK_PATHS = ("/", "/webhook")
-ALLOW = "GET, HEAD, POST"
 
 
 class _StandInEntrypoint:
@@ -147,38 +145,21 @@ def _answer(status: int, headers: dict[str, str], body: bytes) -> Any:
 
 
 def _error(status: int, message: str, **extra: str) -> Any:
-    status_, headers, body = encode_response(WebhookResponse(status, message=message))
-    return _answer(status_, {**headers, **extra}, body)
-
-
-class NotConfigured(Exception):
-    """A setting is missing or malformed (a button deploy before the wallet step): 503."""
+    return _answer(*entrypoint.error(status, message, **extra))
 
 
 AFTER_THE_BUTTON = (
     "run `nwc-signer deploy cloudflare --existing-worker` (docs/cloudflare-deploy.md)"
 )
-PLACEHOLDER_PUBKEY = "0" * 64
-
-
-def _is_hex(text: str, length: int) -> bool:
-    return len(text) == length and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def _config(env: Any) -> tuple[SignerConfig, Secrets]:
     """The settings, or ``NotConfigured`` naming what is wrong (never their values)."""
-    values = {name: _text_or_none(getattr(env, name, None)) or ""
-              for name in ("ROOT_SECRET", "WALLET_ID", "WATCHER_PUBKEY")}  # fmt: skip
-    missing = [name for name, value in values.items() if not value]
-    if missing:
-        raise NotConfigured(f"not configured: {', '.join(missing)} not set; {AFTER_THE_BUTTON}")
-    if not _is_hex(values["ROOT_SECRET"], 64):
-        raise NotConfigured("not configured: ROOT_SECRET must be 64 hex digits")
-    watcher = values["WATCHER_PUBKEY"]
-    if not _is_hex(watcher, 64) or watcher == PLACEHOLDER_PUBKEY:
-        raise NotConfigured("not configured: WATCHER_PUBKEY must be the watcher's key (64 hex)")
-    secrets = Secrets(root_secret=bytes.fromhex(values["ROOT_SECRET"]))
-    return SignerConfig(wallet_id=values["WALLET_ID"], watcher_pubkey=watcher), secrets
+    root, watcher, wallet = (
+        _text_or_none(getattr(env, name, None))
+        for name in ("ROOT_SECRET", "WATCHER_PUBKEY", "WALLET_ID")
+    )
+    return entrypoint.settings(root, watcher, wallet, hint=AFTER_THE_BUTTON)
 
 
 def _binding(env: Any, name: str) -> Any:
@@ -196,12 +177,15 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
     async def fetch(self, request: Any) -> Any:
         try:
             raw = getattr(request, "js_object", request)
-            early = _route(raw)
+            path = str(importlib.import_module("js").URL.new(str(raw.url)).pathname)
+            length = _text_or_none(raw.headers.get("content-length"))
+            early = entrypoint.route(str(raw.method), path, length)
             if early is not None:
-                return early
+                return _answer(*early)
             body = bytes((await raw.arrayBuffer()).to_bytes())
-            if len(body) > MAX_BODY_BYTES:
-                return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+            oversized = entrypoint.too_large(len(body))
+            if oversized is not None:
+                return _answer(*oversized)
             async with SERIAL:
                 return _timed(lambda: self._deliver(raw, body))
         except Exception as exc:  # handle_webhook never raises; this is the last guard
@@ -215,7 +199,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
             return WebhookResponse(503, message="not configured: no rollback guard")
         try:
             config, secrets = _config(self.env)
-        except NotConfigured as exc:
+        except entrypoint.NotConfigured as exc:
             log.error("%s", exc)
             return WebhookResponse(503, message=str(exc))
         headers = {str(k): str(v) for k, v in raw.headers.entries()}
@@ -238,21 +222,3 @@ def _timed(deliver: Callable[[], WebhookResponse]) -> Any:
     status, headers, body = encode_response(response)
     timing = f"python;dur={(wall - io) * 1000:.2f}, io;dur={io * 1000:.2f}"
     return _answer(status, {**headers, "Server-Timing": timing}, body)
-
-
-def _route(raw: Any) -> Any:
-    """Everything that is not a webhook delivery, answered before reading a body."""
-    path = str(importlib.import_module("js").URL.new(str(raw.url)).pathname)
-    method = str(raw.method)
-    if method in ("GET", "HEAD"):
-        if path == "/health":
-            return _answer(200, {"Content-Type": "application/json"}, b'{"ok":true}')
-        return _error(404, "not found")
-    if method != "POST":
-        return _error(405, f"method {method} not allowed", Allow=ALLOW)
-    if path not in WEBHOOK_PATHS:
-        return _error(404, "not found")
-    length = parse_uint(_text_or_none(raw.headers.get("content-length")))
-    if length is not None and length > MAX_BODY_BYTES:
-        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    return None

@@ -25,11 +25,12 @@ import logging
 import time
 from typing import Any
 
+from signer_core import entrypoint
 from signer_core.jsffi import is_null, run_sync, with_js_fetch
-from signer_core.pipeline import SignerConfig, WebhookRequest, WebhookResponse, handle_webhook
+from signer_core.pipeline import SignerConfig, WebhookRequest, handle_webhook
 from signer_core.protocol import seed as seed_call
-from signer_core.protocol.text import BadJson, loads, parse_uint
-from signer_core.protocol.webhook import MAX_BODY_BYTES, encode_response
+from signer_core.protocol.text import BadJson, loads
+from signer_core.protocol.webhook import encode_response
 from signer_core.session import Secrets
 from signer_core.stores.base import StoreError, VersionConflict
 from signer_core.stores.deno_kv import DenoKvGuard, DenoKvStore
@@ -53,57 +54,27 @@ for _name in PRELOAD:
     importlib.import_module(_name)
 
 SERIAL = asyncio.Lock()
-WEBHOOK_PATHS = ("/", "/webhook")
 SEED_PATH = seed_call.PATH  # the deploy command's one-time KV seeding
-ALLOW = "GET, HEAD, POST"
-HEX = frozenset("0123456789abcdefABCDEF")
-Answer = tuple[int, dict[str, str], bytes]
+Answer = entrypoint.Answer
 
 
-def _error(status: int, message: str, **extra: str) -> Answer:
-    status_, headers, body = encode_response(WebhookResponse(status, message=message))
-    return status_, {**headers, **extra}, body
+_error = entrypoint.error
 
 
-def _setting(env: Any, name: str) -> str:
+def _setting(env: Any, name: str) -> str | None:
     value = getattr(env, name, None)
-    return "" if is_null(value) else str(value).strip()
-
-
-def _hex(value: str, length: int) -> bool:
-    return len(value) == length and all(c in HEX for c in value)
+    return None if is_null(value) else str(value)
 
 
 def configure(env: Any) -> tuple[SignerConfig, Secrets] | str:
     """The signer's settings, or why they are unusable (names only, never values)."""
-    root, watcher, wallet = (
-        _setting(env, n) for n in ("ROOT_SECRET", "WATCHER_PUBKEY", "WALLET_ID")
-    )
-    bad = [name for name, ok in (("ROOT_SECRET", _hex(root, 64)),
-                                 ("WATCHER_PUBKEY", _hex(watcher, 64)),
-                                 ("WALLET_ID", bool(wallet))) if not ok]  # fmt: skip
-    if bad:
-        return f"not configured: {', '.join(bad)} missing or malformed"
-    return (
-        SignerConfig(wallet_id=wallet, watcher_pubkey=watcher.lower()),
-        Secrets(root_secret=bytes.fromhex(root)),
-    )
-
-
-def route(method: str, path: str, content_length: str | None) -> Answer | None:
-    """Everything that is not a webhook delivery, answered before reading a body."""
-    if method in ("GET", "HEAD"):
-        if path == "/health":
-            return 200, {"Content-Type": "application/json"}, b'{"ok":true}'
-        return _error(404, "not found")
-    if method != "POST":
-        return _error(405, f"method {method} not allowed", Allow=ALLOW)
-    if path not in WEBHOOK_PATHS and path != SEED_PATH:
-        return _error(404, "not found")
-    length = parse_uint(content_length)
-    if length is not None and length > MAX_BODY_BYTES:
-        return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    return None
+    try:
+        return entrypoint.settings(
+            _setting(env, "ROOT_SECRET"), _setting(env, "WATCHER_PUBKEY"),
+            _setting(env, "WALLET_ID"), hint="set it in the app's environment variables",
+        )  # fmt: skip
+    except entrypoint.NotConfigured as exc:
+        return str(exc)
 
 
 async def handle(request: Any, env: Any) -> Answer:
@@ -111,12 +82,14 @@ async def handle(request: Any, env: Any) -> Answer:
     try:
         path = str(importlib.import_module("js").URL.new(str(request.url)).pathname)
         header = request.headers.get("content-length")
-        early = route(str(request.method), path, None if is_null(header) else str(header))
+        length = None if is_null(header) else str(header)
+        early = entrypoint.route(str(request.method), path, length, extra_paths=(SEED_PATH,))
         if early is not None:
             return early
         body = bytes((await request.arrayBuffer()).to_bytes())
-        if len(body) > MAX_BODY_BYTES:
-            return _error(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        oversized = entrypoint.too_large(len(body))
+        if oversized is not None:
+            return oversized
         headers = {str(k): str(v) for k, v in request.headers.entries()}
         async with SERIAL:
             if path == SEED_PATH:
