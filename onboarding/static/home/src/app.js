@@ -7,7 +7,8 @@ import { Invoice } from "@getalby/lightning-tools/bolt11";
 import * as store from "./store.js";
 import { Wallet, explain, parseUri } from "./wallet.js";
 
-const PAGE = 10; // transactions a page
+// transactions a page (?page_size=N, 1-50, for a shorter page)
+const PAGE = Math.min(Math.max(Number(new URLSearchParams(location.search).get("page_size")) || 10, 1), 50);
 const POLL_MS = 3000; // an open invoice is looked up this often until paid or expired
 
 const $ = (id) => document.getElementById(id);
@@ -305,7 +306,8 @@ async function loadTransactions(offset) {
     show("tx-empty", rows.length === 0 && offset === 0);
     $("tx-prev").disabled = offset === 0;
     $("tx-next").disabled = transactions.length <= PAGE;
-    $("tx-page").textContent = rows.length ? `${offset + 1}–${offset + rows.length}` : "";
+    const last = offset + rows.length;
+    $("tx-page").textContent = rows.length > 1 ? `${offset + 1}–${last}` : rows.length ? `${last}` : "";
   } catch (error) {
     fail(error, "Transactions");
   }
