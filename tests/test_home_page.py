@@ -83,6 +83,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mint_url: str) -> Iterator[S
         relay = es.enter_context(InProcessRelay())
         wallet = LocalWallet.create(tmp / "wallet", mint_url)
         admin_uri = wallet.connection_uri("--admin", "--relay", relay.url, name="home")
+        remember_secret(admin_uri.split("secret=")[1].split("&")[0])
+        wallet.remember_keys()
         payee = LocalWallet.create(tmp / "payee", mint_url)
         watcher = es.enter_context(start_watcher(tmp / "watcher", wallet.watcher_secret))
         register(wallet, watcher, es.enter_context(served(wallet)), [relay.url])
