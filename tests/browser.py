@@ -3,7 +3,8 @@ one browser per test module, a fresh page per test, and screenshots saved to a f
 
 Use it from a test module with::
 
-    from tests.browser import browser, page, Shots  # noqa: F401 (fixtures)
+    from tests.browser import *  # noqa: F403 (the fixtures)
+    from tests.browser import Shots, tab_to
 
     def test_x(page: Page, shots: Shots) -> None:
         page.goto(url)
@@ -35,6 +36,9 @@ SHOTS_ROOT = Path(os.environ.get("NWC_SCREENSHOTS", ROOT / "build" / "screenshot
 PHONE = {"width": 390, "height": 844}  # a common phone's CSS viewport
 DESKTOP = {"width": 1280, "height": 860}
 TIMEOUT_MS = 30_000  # Playwright's own waits are condition-based; this bounds each one
+
+
+__all__ = ["browser", "page", "phone_page", "shots"]  # the fixtures, for `import *`
 
 
 def skip_reason() -> str | None:
