@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the fixtures imported from tests.browser are test parameters)
 """The wallet's home page in real chromium (Playwright) against a real local stack: the dev
 relay, the test mint, a relay-watcher process and the local function. A person's journey:
 connect with the admin URI (keyboard only, password-sealed), see the balance, receive (the
@@ -25,11 +26,7 @@ from playwright.sync_api import expect
 from nwc_signer.dev.ready import wait_until_serving
 from nwc_signer.dev.relay import InProcessRelay
 from nwc_signer.dev.watcher import WatcherProcess
-from tests.browser import ROOT, Shots, tab_to
-from tests.browser import browser as browser_fixture  # noqa: F401 (fixtures, by their names)
-from tests.browser import page as page_fixture  # noqa: F401
-from tests.browser import phone_page as phone_page_fixture  # noqa: F401
-from tests.browser import shots as shots_fixture  # noqa: F401
+from tests.browser import ROOT, Shots, browser, page, phone_page, shots, tab_to  # noqa: F401
 from tests.e2e import connect, metric, register, run, served, start_watcher, wait_for
 from tests.nwc import LocalWallet, remember_secret
 
