@@ -210,6 +210,8 @@ def test_on_a_phone_with_the_uri_handed_over(stack: Stack, phone_page: Any, shot
     phone_page.click("#setup-connect")
     phone_page.wait_for_selector("#balance[data-msat]")
     phone_page.wait_for_selector("#conn-list li")
+    # no password was set: there is nothing to lock
+    assert phone_page.locator("#lock").is_hidden() and phone_page.locator("#forget").is_visible()
     width = phone_page.evaluate("document.documentElement.scrollWidth")
     wide = phone_page.evaluate("""() => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > 391).slice(0, 5)
