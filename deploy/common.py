@@ -39,23 +39,40 @@ def local_wallet(
     relays: list[str],
     watcher_pubkey: str,
     error: type[Exception],
+    backend: str = "cashu",
+    network: str | None = None,
     say: Say = say,
 ) -> tuple[bool, str | None]:
-    """Create the local Cashu wallet and its first connection unless the folder holds one;
-    (created, the first connection's URI when created)."""
+    """Create the local wallet (Cashu by default) and its first connection unless the folder
+    holds one; (created, the first connection's URI when created)."""
     from functions.local.datadir import DataDir
-    from nwc_signer.wallet import add_local_connection, create_local_wallet, print_new_wallet
+    from nwc_signer.wallet import (
+        WalletSetupError,
+        add_local_connection,
+        create_local_wallet,
+        print_new_wallet,
+    )
 
     if DataDir(data_dir).exists():
         say(f"wallet: reusing the wallet in {data_dir}")
         return False, None
-    if not mint_url:
+    if backend == "cashu" and not mint_url:
         raise error("--mint-url is required to create the wallet (Cashu backend)")
-    made = create_local_wallet(data_dir, backend="cashu", mint_url=mint_url, relays=relays,
-                               watcher_pubkey=watcher_pubkey)  # fmt: skip
+    try:
+        made = create_local_wallet(
+            data_dir,
+            backend=backend,
+            mint_url=mint_url or None,
+            network=network or "regtest",
+            relays=relays,
+            watcher_pubkey=watcher_pubkey,
+        )
+    except WalletSetupError as exc:
+        raise error(str(exc)) from None
     print_new_wallet(made, quiet=False)
     conn = add_local_connection(data_dir, "first")
-    say(f"wallet: created {made.wallet_id} in {data_dir} (seed and root secret stay there)")
+    say(f"wallet: created {made.wallet_id} ({backend}) in {data_dir} "
+        "(seed and root secret stay there)")  # fmt: skip
     return True, conn.uri
 
 

@@ -89,36 +89,10 @@ def _breez_key(data_dir: Path) -> str:
 
 
 def _local_wallet(t: Target, say: Callable[[str], None]) -> tuple[bool, str | None]:
-    """Create the local wallet and its first connection unless the folder holds one."""
-    from functions.local.datadir import DataDir
-    from nwc_signer.wallet import (
-        WalletSetupError,
-        add_local_connection,
-        create_local_wallet,
-        print_new_wallet,
-    )
-
-    if DataDir(t.data_dir).exists():
-        say(f"wallet: reusing the wallet in {t.data_dir}")
-        return False, None
-    try:
-        made = create_local_wallet(
-            t.data_dir,
-            backend=t.backend,
-            mint_url=t.mint_url or None,
-            network=t.network,
-            relays=t.relays,
-            watcher_pubkey=t.watcher_pubkey,
-        )
-    except WalletSetupError as exc:
-        raise VercelError(str(exc)) from None
-    print_new_wallet(made, quiet=False)
-    conn = add_local_connection(t.data_dir, "first")
-    say(
-        f"wallet: created {made.wallet_id} ({t.backend}) in {t.data_dir} "
-        "(seed and root secret stay there)"
-    )
-    return True, conn.uri
+    return common.local_wallet(
+        t.data_dir, mint_url=t.mint_url, relays=t.relays, watcher_pubkey=t.watcher_pubkey,
+        error=VercelError, backend=t.backend, network=t.network, say=say,
+    )  # fmt: skip
 
 
 def _check(t: Target) -> None:
