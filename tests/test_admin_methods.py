@@ -299,3 +299,16 @@ def test_parse_response_keeps_only_well_formed_key_changes() -> None:
     assert parse_response(200, {}, b'{"events": [], "keys": {"add": 1}}').keys is None
     digest = hashlib.sha256(os.urandom(8)).hexdigest()
     assert parse_response(200, {}, b'{"keys": "' + digest.encode() + b'"}').keys is None
+
+
+def test_the_cli_adds_an_admin_connection_and_lists_it_as_such(wallet: LocalWallet) -> None:
+    from tests.nwc import run_cli
+
+    code, out, _ = run_cli("connection", "add", "--data-dir", str(wallet.path), "--name", "home",
+                           "--admin", "--no-qr")  # fmt: skip
+    assert code == 0
+    remember_secret(out.split("secret=")[1].split("&")[0].strip())
+    admin = App.from_uri(out.strip().splitlines()[0])
+    assert "list_connections" in wallet.call(admin, "get_info")["result"]["methods"]
+    code, listed, _ = run_cli("connection", "list", "--data-dir", str(wallet.path))
+    assert code == 0 and "home  ADMIN" in listed
