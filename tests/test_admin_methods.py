@@ -302,7 +302,7 @@ def test_parse_response_keeps_only_well_formed_key_changes() -> None:
 
 
 def test_the_cli_adds_an_admin_connection_and_lists_it_as_such(wallet: LocalWallet) -> None:
-    from tests.nwc import run_cli
+    from nwc_signer.dev.harness import run_cli
 
     code, out, _ = run_cli("connection", "add", "--data-dir", str(wallet.path), "--name", "home",
                            "--admin", "--no-qr")  # fmt: skip
