@@ -1,11 +1,17 @@
 """`python -m relay_watcher serve`: run the watcher (HTTP API + relays + delivery) until
-SIGINT/SIGTERM. Its state is DATA_DIR/watcher.db; its signing key a hex file (0600)."""
+SIGINT/SIGTERM. Its state is DATA_DIR/watcher.db (SQLite, one process) or a PostgreSQL
+database (`--database-url`, or $NWC_WATCHER_DATABASE_URL: several replicas); its signing key
+a hex file (0600), the same for every replica. Schema migrations run at start.
+`python -m relay_watcher replicas --database-url URL` lists the replicas of a database."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -23,13 +29,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m relay_watcher", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the watcher")
-    serve.add_argument("--data-dir", required=True, help="folder of watcher.db")
+    serve.add_argument("--data-dir", help="folder of watcher.db (SQLite, one process)")
+    serve.add_argument(
+        "--database-url",
+        default=os.environ.get("NWC_WATCHER_DATABASE_URL"),
+        help="postgresql://user:pass@host:port/db: shared by several replicas (default "
+        "$NWC_WATCHER_DATABASE_URL; without it, --data-dir's SQLite file)",
+    )
     serve.add_argument("--key-file", required=True, help="the watcher's signing key (hex)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8790)
     serve.add_argument("--lookback", type=int, default=300, help="seconds of history on subscribe")
     serve.add_argument("--info-interval", type=int, default=6 * 3600)
-    serve.add_argument("--per-wallet", type=int, default=2, help="deliveries in flight per wallet")
+    serve.add_argument(
+        "--per-wallet", type=int, default=2, help="deliveries in flight per wallet (all replicas)"
+    )
+    serve.add_argument("--concurrency", type=int, default=32, help="deliveries in flight here")
+    serve.add_argument(
+        "--lease", type=float, default=30.0,
+        help="seconds a delivery stays leased after its replica's last heartbeat",
+    )  # fmt: skip
+    serve.add_argument(
+        "--replica-ttl", type=float, default=15.0,
+        help="seconds without a heartbeat before a replica's wallets are taken over",
+    )  # fmt: skip
+    serve.add_argument("--heartbeat", type=float, default=3.0, help="heartbeat interval (s)")
+    serve.add_argument("--copies", type=int, default=2, help="replicas subscribed for each wallet")
     serve.add_argument(
         "--allow-private-function-urls",
         action="store_true",
@@ -37,7 +62,32 @@ def build_parser() -> argparse.ArgumentParser:
         "link-local and other non-public addresses (refused by default: SSRF)",
     )
     serve.add_argument("-v", "--verbose", action="store_true")
+    replicas = sub.add_parser("replicas", help="list the replicas of a database (operators)")
+    replicas.add_argument(
+        "--database-url", default=os.environ.get("NWC_WATCHER_DATABASE_URL"), required=False
+    )
+    replicas.add_argument("--data-dir", help="folder of watcher.db (SQLite)")
+    replicas.add_argument("--ttl", type=float, default=15.0)
     return parser
+
+
+def _target(args: argparse.Namespace) -> Path | str:
+    if args.database_url:
+        return str(args.database_url)
+    if args.data_dir:
+        return Path(args.data_dir) / "watcher.db"
+    raise SystemExit("relay_watcher: give --database-url (PostgreSQL) or --data-dir (SQLite)")
+
+
+def _replicas(args: argparse.Namespace) -> int:
+    from relay_watcher.db import WatcherDB
+
+    db = WatcherDB(_target(args))
+    try:
+        print(json.dumps(db.replicas.listing(time.time(), args.ttl), indent=2))
+    finally:
+        db.close()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command == "replicas":
+        return _replicas(args)
     import uvicorn
 
     from relay_watcher.api import create_app
@@ -54,11 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     from relay_watcher.service import Watcher, WatcherConfig
 
     config = WatcherConfig(
-        db_path=Path(args.data_dir) / "watcher.db",
+        db_path=_target(args),
         lookback_s=args.lookback,
         info_interval_s=args.info_interval,
-        delivery=DeliveryConfig(per_wallet=args.per_wallet),
+        delivery=DeliveryConfig(
+            per_wallet=args.per_wallet, concurrency=args.concurrency, lease_s=args.lease
+        ),
         allow_private_function_urls=args.allow_private_function_urls,
+        replica_ttl_s=args.replica_ttl,
+        heartbeat_s=args.heartbeat,
+        subscription_copies=args.copies,
+        address=f"{args.host}:{args.port}",
     )
     watcher = Watcher(config, _key(args.key_file))
     uvicorn.run(

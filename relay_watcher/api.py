@@ -3,7 +3,8 @@
 PUT  /v1/wallets             register or update a wallet (signed, relay_watcher/registration.py)
 POST /v1/wallets/unregister  remove a wallet (signed)
 GET  /v1/watcher             the watcher's public key (what a signer function is configured with)
-GET  /health                 liveness and a summary
+GET  /health                 liveness and a summary (200 while the process runs)
+GET  /ready                  readiness: 503 while the database is away or the heartbeat late
 GET  /metrics                Prometheus metrics
 
 Registration bodies are read raw: the signature covers the exact bytes.
@@ -97,9 +98,14 @@ def create_app(watcher: Watcher) -> FastAPI:
         body = await watcher.health()
         return JSONResponse(body, status_code=200 if body["ok"] else 503)
 
+    @app.get("/ready", summary="Readiness (database reachable, heartbeat current)")
+    async def ready() -> Response:
+        ok, body = watcher.ready()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
-        watcher.metrics.queue.set(watcher.db.queue.job_count())
+        watcher.refresh_gauges()
         return Response(generate_latest(watcher.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

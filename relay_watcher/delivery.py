@@ -15,7 +15,6 @@ import contextlib
 import logging
 import random
 import time
-from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 
 from relay_watcher import urls
-from relay_watcher.db import Job, WatcherDB
+from relay_watcher.db import DatabaseUnavailable, Job, WatcherDB
 from relay_watcher.metrics import Metrics
 from signer_core.protocol.events import InvalidEvent, verify_event
 from signer_core.protocol.keyproof import verify_service_key_proof
@@ -39,7 +38,7 @@ from signer_core.protocol.webhook import (
 log = logging.getLogger("relay_watcher.delivery")
 
 Publish = Callable[[dict[str, Any], list[str]], Awaitable[bool]]
-KeysChanged = Callable[[], Awaitable[None]]
+KeysChanged = Callable[[str], Awaitable[None]]
 
 
 @dataclass
@@ -48,8 +47,9 @@ class DeliveryConfig:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
     busy_retry_s: float = 2.0  # 409 without Retry-After
-    per_wallet: int = 2
-    concurrency: int = 32
+    per_wallet: int = 2  # across all replicas (the claim counts the wallet's live leases)
+    concurrency: int = 32  # per replica
+    lease_s: float = 30.0  # renewed while in flight; after a crash, redelivered this much later
     connect_timeout_s: float = 5.0
     timeout_s: float = 60.0  # a payment may take a while at the function
     max_response_bytes: int = 1024 * 1024
@@ -72,16 +72,17 @@ class Dispatcher:
         publish: Publish,
         cfg: DeliveryConfig | None = None,
         *,
+        owner: str = "local",
         allow_private_urls: bool = False,
         keys_changed: KeysChanged | None = None,
     ) -> None:
         self.db, self.metrics, self.publish_event = db, metrics, publish
+        self.owner = owner  # this replica's id: the lease holder of the jobs it claims
         self.keys_changed = keys_changed
         self._secret = watcher_secret
         self.cfg = cfg or DeliveryConfig()
         self.kick = asyncio.Event()
         self.in_flight: set[str] = set()
-        self.per_wallet: Tally[str] = Tally()
         self.tasks: set[asyncio.Task[None]] = set()
         limits = httpx.Limits(max_connections=self.cfg.concurrency * 2)
         self.http = httpx.AsyncClient(
@@ -94,30 +95,38 @@ class Dispatcher:
         )
 
     async def run(self) -> None:
-        """Pick due jobs until cancelled; woken early by `kick` when something is queued."""
+        """Claim due jobs until cancelled; woken early by `kick` when something is queued.
+        A database outage pauses claiming (retried every second); jobs in flight go on."""
         while True:
             self.kick.clear()
             room = self.cfg.concurrency - len(self.in_flight)
-            jobs = (
-                self.db.queue.due_jobs(time.time(), max(room, 0), self.in_flight)
-                if room > 0
-                else []
-            )
+            jobs: list[Job] = []
+            nxt: float | None = None
+            try:
+                if room > 0:
+                    jobs = self.db.queue.claim(
+                        self.owner, time.time(), room, self.cfg.per_wallet, self.cfg.lease_s
+                    )
+                nxt = self.db.queue.next_due()
+            except DatabaseUnavailable as exc:
+                log.warning("claiming deliveries paused: %s", exc)
+            except Exception:
+                log.exception("claiming deliveries failed; retrying")
             for job in jobs:
-                if self.per_wallet[job.wallet_pubkey] >= self.cfg.per_wallet:
-                    continue
                 self.in_flight.add(job.id)
-                self.per_wallet[job.wallet_pubkey] += 1
                 task = asyncio.create_task(self._run_job(job))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
-            self.metrics.queue.set(self.db.queue.job_count())
-            nxt = self.db.queue.next_due()
             wait = 1.0 if nxt is None else min(max(nxt - time.time(), 0.05), 1.0)
             if jobs and room > 0:
                 wait = min(wait, 0.05)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.kick.wait(), wait)
+
+    def renew_leases(self) -> None:
+        """Keep the leases of the jobs in flight here (the replica's heartbeat calls this)."""
+        if self.in_flight:
+            self.db.queue.renew(self.owner, sorted(self.in_flight), time.time() + self.cfg.lease_s)
 
     async def _run_job(self, job: Job) -> None:
         try:
@@ -125,14 +134,18 @@ class Dispatcher:
                 await self._publish(job, job.events or [], job.attempts)
             else:
                 await self._deliver(job)
-        except Exception:
-            log.exception("delivery %s failed unexpectedly; retrying later", job.id[:16])
-            self.db.queue.retry_later(job.id, job.attempts + 1, time.time() + 5, "internal error")
+        except Exception as exc:
+            # the lease, if this fails too (database gone), runs out and the job comes back
+            if isinstance(exc, DatabaseUnavailable):
+                log.warning("delivery %s interrupted (%s); it comes back", job.id[:16], exc)
+            else:
+                log.exception("delivery %s failed unexpectedly; retrying later", job.id[:16])
+            with contextlib.suppress(Exception):
+                self.db.queue.retry_later(
+                    job.id, job.attempts + 1, time.time() + 5, "internal error", self.owner
+                )
         finally:
             self.in_flight.discard(job.id)
-            self.per_wallet[job.wallet_pubkey] -= 1
-            if self.per_wallet[job.wallet_pubkey] <= 0:
-                del self.per_wallet[job.wallet_pubkey]
             self.kick.set()
 
     def _delivery(self, job: Job, attempt: int) -> Delivery:
@@ -173,7 +186,7 @@ class Dispatcher:
             if answer.keys:  # before publishing: the reply tells the app the key is live
                 await self._apply_keys(job.wallet_pubkey, answer.keys)
             self.metrics.deliveries.labels(job.kind, "ok").inc()
-            self.db.queue.to_publish(job.id, events, 0)
+            self.db.queue.to_publish(job.id, events, 0, self.owner)
             await self._publish(job, events, 0, wallet.relays)
             return
         message = error or (answer.message if answer is not None else "")
@@ -203,7 +216,7 @@ class Dispatcher:
             log.info("wallet %s… keys changed over NWC: +%d -%d", wallet[:12], len(add),
                      len(keys.get("remove", [])))  # fmt: skip
             if self.keys_changed is not None:
-                await self.keys_changed()
+                await self.keys_changed(wallet)
 
     async def _retry_or_give_up(self, job: Job, attempt: int, delay: float, error: str) -> None:
         if attempt >= self.cfg.max_attempts:
@@ -214,7 +227,7 @@ class Dispatcher:
             return
         log.info("delivery %s: %s; retry %d in %.1f s", job.id[:16], error, attempt + 1, delay)
         self.metrics.retries.inc()
-        self.db.queue.retry_later(job.id, attempt, time.time() + delay, error)
+        self.db.queue.retry_later(job.id, attempt, time.time() + delay, error, self.owner)
 
     def _answer(self, res: httpx.Response) -> WebhookResponse:
         """The function's answer; an oversized one is read as empty (nothing published)."""
@@ -240,7 +253,7 @@ class Dispatcher:
             self.db.queue.finish(job.id)
             return
         attempt = attempts + 1
-        self.db.queue.to_publish(job.id, failed, attempt)
+        self.db.queue.to_publish(job.id, failed, attempt, self.owner)
         await self._retry_or_give_up(job, attempt, backoff(attempt, self.cfg), "publish failed")
 
     async def close(self) -> None:

@@ -51,6 +51,15 @@ class Metrics:
         )
         self.relays_total = Gauge("nwc_watcher_relays", "relays in use", registry=r)
         self.queue = Gauge("nwc_watcher_queue_depth", "deliveries waiting or in flight", registry=r)
+        self.leased = Gauge(
+            "nwc_watcher_queue_leased", "deliveries leased by a replica (in flight)", registry=r
+        )
+        self.replicas = Gauge("nwc_watcher_replicas_live", "live replicas seen", registry=r)
+        self.held = Gauge(
+            "nwc_watcher_held_requests",
+            "requests held in memory while the database is unreachable",
+            registry=r,
+        )
         self.wallets = Gauge("nwc_watcher_wallets", "registered wallets", registry=r)
         self.keys = Gauge("nwc_watcher_service_keys", "registered wallet-service keys", registry=r)
         self.wakes = Counter("nwc_watcher_wakes_total", "scheduled wake-ups queued", registry=r)

@@ -1,9 +1,13 @@
-"""The watcher service: registry in memory + SQLite, relay subscriptions, delivery, wake-ups.
+"""The watcher service: registry in memory + database, relay subscriptions, delivery, wake-ups.
 
-Everything runs on one asyncio loop; SQLite calls are short and made from the loop (one writer).
-The in-memory part is just `service pubkey -> wallet pubkey` (the local filter for kind-wide
-subscriptions and the check before any signature work); function URLs and relays are read from
-SQLite per delivery, which keeps 100,000 wallets well inside the memory budget.
+Everything runs on one asyncio loop; database calls are short and made from the loop. The
+in-memory part is just `service pubkey -> wallet pubkey` of the wallets this replica watches
+(the local filter for kind-wide subscriptions and the check before any signature work);
+function URLs and relays are read from the database per delivery.
+
+Replicas (replicas.py): several processes on one PostgreSQL database divide the wallets'
+subscriptions among themselves, share the delivery queue through leases, and learn of each
+other's registrations by polling the registry version. On SQLite there is one replica.
 """
 
 from __future__ import annotations
@@ -14,27 +18,30 @@ import json
 import logging
 import sys
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from relay_watcher import registration, urls
-from relay_watcher.db import Conflict, WatcherDB
+from relay_watcher.db import Conflict, DatabaseUnavailable, WatcherDB
 from relay_watcher.delivery import DeliveryConfig, Dispatcher
 from relay_watcher.metrics import Metrics
 from relay_watcher.relays import RelayPool, plan_filters
+from relay_watcher.replicas import Membership
 from signer_core.crypto.secp import xonly_pubkey
 from signer_core.protocol.events import InvalidEvent, verify_event
 
 log = logging.getLogger("relay_watcher")
 
 MAX_EVENT_BYTES = 128 * 1024
+MAX_PENDING_EVENTS = 10_000  # requests held in memory while the database is unreachable
+PIN_S = 60.0  # a wallet registered here is watched here this long, owner or not
 
 
 @dataclass
 class WatcherConfig:
-    db_path: Path
+    db_path: Path | str  # a SQLite file, or a postgresql:// URL (several replicas)
     lookback_s: int = 300  # re-subscriptions ask for this much history (the signer's freshness)
     info_interval_s: int = 6 * 3600  # re-publish every wallet's 13194 info events this often
     seen_retention_s: int = 3600
@@ -42,6 +49,10 @@ class WatcherConfig:
     # local/dev stacks only: let function URLs reach loopback, private and link-local
     # addresses (relay_watcher/urls.py); a shared watcher keeps the default
     allow_private_function_urls: bool = False
+    replica_ttl_s: float = 15.0  # a replica silent this long is dead: its share is taken over
+    heartbeat_s: float = 3.0
+    subscription_copies: int = 2  # replicas subscribed for each wallet
+    address: str = ""  # how operators reach this replica (shown in the replica listing)
 
 
 class Watcher:
@@ -50,7 +61,16 @@ class Watcher:
         self.pubkey = xonly_pubkey(watcher_secret).hex()
         self.metrics = Metrics()
         self.db = WatcherDB(config.db_path)
-        self.keys: dict[str, str] = {}  # service pubkey -> wallet pubkey
+        self.membership = Membership(
+            address=config.address,
+            ttl_s=config.replica_ttl_s,
+            heartbeat_s=config.heartbeat_s,
+            copies=max(1, config.subscription_copies),
+        )
+        self.keys: dict[str, str] = {}  # service pubkey -> wallet pubkey (watched here)
+        self.pinned: dict[str, float] = {}  # wallet -> until: registered here, watched here
+        self.registry_version = -1
+        self.pending: deque[tuple[dict[str, Any], str, str]] = deque()  # database outage
         self.pool = RelayPool(self.on_message)
         self.dispatcher = Dispatcher(
             self.db,
@@ -58,6 +78,7 @@ class Watcher:
             watcher_secret,
             self.pool.publish,
             config.delivery,
+            owner=self.membership.replica_id,
             allow_private_urls=config.allow_private_function_urls,
             keys_changed=self._keys_changed,
         )
@@ -68,7 +89,12 @@ class Watcher:
 
     # -- life cycle ----------------------------------------------------------------------
 
+    @property
+    def replica_id(self) -> str:
+        return self.membership.replica_id
+
     async def start(self) -> None:
+        self._heartbeat(time.time())
         self._load_registry()
         await self.pool.start()
         await self._sync_subscriptions()
@@ -92,16 +118,36 @@ class Watcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.dispatcher.close()
         await self.pool.close()
+        with contextlib.suppress(Exception):  # hand over at once rather than after the TTL
+            self.db.queue.release(self.replica_id)
+            self.db.replicas.leave(self.replica_id)
         self.db.close()
 
+    def _owns(self, wallet: str, now: float) -> bool:
+        return self.membership.owns(wallet) or self.pinned.get(wallet, 0.0) > now
+
     def _load_registry(self) -> None:
+        """The keys of the wallets this replica watches (all of them with one replica)."""
+        now = time.time()
+        self.pinned = {w: t for w, t in self.pinned.items() if t > now}
+        version = self.db.registry.version()  # read first: a change during the load shows
         keys: dict[str, str] = {}
         wallets: dict[str, str] = {}
         for service, wallet, _relays in self.db.registry.service_keys():
-            keys[sys.intern(service)] = wallets.setdefault(wallet, sys.intern(wallet))
+            if self._owns(wallet, now):
+                keys[sys.intern(service)] = wallets.setdefault(wallet, sys.intern(wallet))
         self.keys = keys
+        self.registry_version = version
         self.metrics.keys.set(len(keys))
         self.metrics.wallets.set(self.db.registry.wallet_count())
+
+    def _heartbeat(self, now: float) -> bool:
+        """Write our heartbeat, read the live set; True if ownership changed."""
+        m = self.membership
+        self.db.replicas.beat(m.replica_id, m.address, m.started_at, now)
+        m.last_beat = now
+        self.dispatcher.renew_leases()
+        return m.update(self.db.replicas.live(now, m.ttl_s))
 
     # -- registration --------------------------------------------------------------------
 
@@ -114,6 +160,8 @@ class Watcher:
                 await urls.check_registration(
                     reg.function_url, allow_private=self.config.allow_private_function_urls
                 )
+                # watched here until its owners have read the new registry version
+                self.pinned[reg.wallet_pubkey] = time.time() + PIN_S
             if reg.action == "unregister":
                 found = self.db.registry.unregister(
                     reg.wallet_pubkey, reg.timestamp, reg.signature, now
@@ -145,6 +193,9 @@ class Watcher:
         except Conflict as exc:
             self.metrics.registrations.labels("conflict").inc()
             return 409, {"message": str(exc)}
+        except DatabaseUnavailable as exc:
+            log.warning("registration not stored: %s", exc)
+            return 503, {"message": "the watcher's database is unavailable; retry shortly"}
         self.metrics.registrations.labels(reg.action).inc()
         log.info(
             "wallet %s… %sed (%d keys)",
@@ -152,14 +203,17 @@ class Watcher:
             reg.action,
             len(reg.service_pubkeys),
         )
-        self._load_registry()
+        self._step("registry reload", self._load_registry)  # else the next poll does it
         self._resubscribe.set()
         self.dispatcher.kick.set()
         return 200, answer
 
-    async def _keys_changed(self) -> None:
+    async def _keys_changed(self, wallet: str = "") -> None:
         """A function added or dropped connection keys (create/revoke_connection over NWC):
-        subscribe for them now, before the reply that announces the key is published."""
+        subscribe for them now, before the reply that announces the key is published (here,
+        owner or not: the owners learn of it a poll later)."""
+        if wallet:
+            self.pinned[wallet] = time.time() + PIN_S
         self._load_registry()
         await self._sync_subscriptions()
 
@@ -187,7 +241,10 @@ class Watcher:
 
     async def _sync_subscriptions_now(self) -> None:
         per_relay: dict[str, list[str]] = defaultdict(list)
-        for service, _wallet, relays in self.db.registry.service_keys():
+        now = time.time()
+        for service, wallet, relays in self.db.registry.service_keys():
+            if not self._owns(wallet, now):
+                continue
             for url in json.loads(relays):
                 per_relay[url].append(service)
         await self.pool.ensure_relays(set(per_relay))
@@ -234,46 +291,129 @@ class Watcher:
         except InvalidEvent:
             self.metrics.dropped.labels("invalid").inc()
             return
-        if self.db.queue.accept_event(dict(event), wallet, [relay_url], int(time.time())):
+        if self.pending:  # the database is away: keep the order, queue behind the others
+            self._hold(dict(event), wallet, relay_url)
+            return
+        try:
+            now = int(time.time())
+            accepted = self.db.queue.accept_event(dict(event), wallet, [relay_url], now)
+        except DatabaseUnavailable as exc:
+            log.warning("database unavailable; holding request %s in memory: %s",
+                        event["id"][:12], exc)  # fmt: skip
+            self._hold(dict(event), wallet, relay_url)
+            return
+        self._counted(accepted)
+
+    def _counted(self, accepted: bool) -> None:
+        if accepted:
             self.metrics.events.inc()
             self.dispatcher.kick.set()
         else:
             self.metrics.duplicates.inc()
 
+    def _hold(self, event: dict[str, Any], wallet: str, relay_url: str) -> None:
+        """Kept until the database answers again (a relay does not keep ephemeral requests)."""
+        if len(self.pending) >= MAX_PENDING_EVENTS:
+            self.metrics.dropped.labels("database_unavailable").inc()
+            return
+        self.pending.append((event, wallet, relay_url))
+
+    def _flush_pending(self) -> None:
+        while self.pending:
+            event, wallet, relay_url = self.pending[0]
+            accepted = self.db.queue.accept_event(event, wallet, [relay_url], int(time.time()))
+            self.pending.popleft()
+            self._counted(accepted)
+
     # -- wake-ups ------------------------------------------------------------------------
 
     async def _scheduler(self) -> None:
-        """Queue due wake-ups and info refreshes every second; housekeeping every minute."""
-        last_cleanup = 0.0
+        """Every second: requests held through a database outage, the registry version
+        (another replica registered something), due wake-ups; the heartbeat every
+        `heartbeat_s`; housekeeping every minute. Each step on its own: one failing (the
+        database away) does not stop the others."""
+        last_cleanup = last_beat = 0.0
         while True:
-            now = int(time.time())
-            try:
-                queued = self.db.wakes.enqueue_due(now, self.config.info_interval_s)
-                if queued:
-                    self.metrics.wakes.inc(queued)
-                    self.dispatcher.kick.set()
-                if now - last_cleanup > 60:
-                    self.db.queue.forget_seen(now - self.config.seen_retention_s)
-                    last_cleanup = now
-                    status = await self.pool.status()
-                    self.metrics.relays_connected.set(
-                        sum(1 for s in status.values() if s == "connected")
-                    )
-            except Exception:
-                log.exception("scheduler step failed")
+            now = time.time()
+            replan = False
+            if now - last_beat >= self.membership.heartbeat_s:
+                replan |= bool(self._step("heartbeat", self._heartbeat, now))
+                last_beat = now
+            self._step("held requests", self._flush_pending)
+            replan |= bool(self._step("registry poll", self._registry_moved))
+            if replan:
+                self._step("registry reload", self._load_registry)
+                self._resubscribe.set()
+            queued = self._step(
+                "wake-ups", self.db.wakes.enqueue_due, int(now), self.config.info_interval_s
+            )
+            if queued:
+                self.metrics.wakes.inc(queued)
+                self.dispatcher.kick.set()
+            if now - last_cleanup > 60:
+                last_cleanup = now
+                self._step("housekeeping", self._housekeeping, int(now))
+                status = await self.pool.status()
+                self.metrics.relays_connected.set(
+                    sum(1 for s in status.values() if s == "connected")
+                )
             await asyncio.sleep(1)
 
+    def _step(self, name: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except DatabaseUnavailable as exc:
+            log.warning("%s paused: %s", name, exc)
+        except Exception:
+            log.exception("%s failed", name)
+        return None
+
+    def _registry_moved(self) -> bool:
+        return self.db.registry.version() != self.registry_version
+
+    def _housekeeping(self, now: int) -> None:
+        self.db.queue.forget_seen(now - self.config.seen_retention_s)
+        self.db.replicas.forget_dead(now)
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """Ready for traffic: started, the database answers, our heartbeat is current."""
+        now = time.time()
+        checks = {
+            "started": self.started,
+            "database": self.db.base.ping(),
+            "heartbeat": self.membership.healthy(now),
+        }
+        return all(checks.values()), {"ready": all(checks.values()), "checks": checks,
+                                      "replica": self.replica_id}  # fmt: skip
+
+    def refresh_gauges(self) -> None:
+        """Gauges read from the database at scrape time (skipped while it is away)."""
+        with contextlib.suppress(DatabaseUnavailable):
+            self.metrics.queue.set(self.db.queue.job_count())
+            self.metrics.leased.set(self.db.queue.leased_count(time.time()))
+        self.metrics.replicas.set(len(self.membership.live))
+        self.metrics.held.set(len(self.pending))
+
     async def health(self) -> dict[str, Any]:
+        """Liveness and a summary; answers while the database is away (readiness does not)."""
         status = await self.pool.status()
         self.metrics.relays_connected.set(sum(1 for s in status.values() if s == "connected"))
-        return {
+        body: dict[str, Any] = {
             "ok": self.started,
             "watcher_pubkey": self.pubkey,
-            "wallets": self.db.registry.wallet_count(),
+            "replica": self.replica_id,
+            "replicas_live": len(self.membership.live),
             "service_keys": len(self.keys),
-            "queue": self.db.queue.job_count(),
+            "held_requests": len(self.pending),
             "relays": status,
         }
+        try:
+            body["wallets"] = self.db.registry.wallet_count()
+            body["queue"] = self.db.queue.job_count()
+            body["database"] = "ok"
+        except DatabaseUnavailable:
+            body["database"] = "unavailable"
+        return body
 
 
 def _same_keys(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:

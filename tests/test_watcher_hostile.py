@@ -19,6 +19,14 @@ import pytest
 from relay_watcher import registration
 from relay_watcher.api import create_app
 from relay_watcher.service import Watcher, WatcherConfig
+from tests import pg
+
+
+@pytest.fixture(params=pg.BACKENDS)
+def watcher_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The watcher's state on SQLite, then on PostgreSQL (tests/pg.py)."""
+    return pg.target(request, tmp_path)
+
 
 PATHS = [("PUT", "/v1/wallets"), ("POST", "/v1/wallets/unregister")]
 GOOD_SIG = "ab" * 64
@@ -45,8 +53,8 @@ class Client:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[Client]:
-    watcher = Watcher(WatcherConfig(tmp_path / "w.db"), os.urandom(32))
+def client(watcher_db: Path | str) -> Iterator[Client]:
+    watcher = Watcher(WatcherConfig(watcher_db), os.urandom(32))
     yield Client(watcher)
     watcher.db.close()
 

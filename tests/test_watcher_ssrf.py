@@ -25,6 +25,14 @@ import pytest
 from relay_watcher import registration
 from relay_watcher.__main__ import build_parser
 from relay_watcher.service import Watcher, WatcherConfig
+from tests import pg
+
+
+@pytest.fixture(params=pg.BACKENDS)
+def watcher_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The watcher's state on SQLite, then on PostgreSQL (tests/pg.py)."""
+    return pg.target(request, tmp_path)
+
 
 REFUSED = [
     "http://169.254.169.254/latest/meta-data/",  # cloud metadata
@@ -58,8 +66,8 @@ REFUSED = [
 ]
 
 
-def make(tmp_path: Path, **config: bool) -> Watcher:
-    return Watcher(WatcherConfig(tmp_path / "w.db", **config), os.urandom(32))  # type: ignore[arg-type]
+def make(target: Path | str, **config: bool) -> Watcher:
+    return Watcher(WatcherConfig(target, **config), os.urandom(32))  # type: ignore[arg-type]
 
 
 def register(w: Watcher, url: str) -> tuple[int, dict[str, object]]:
@@ -70,8 +78,8 @@ def register(w: Watcher, url: str) -> tuple[int, dict[str, object]]:
 
 
 @pytest.mark.parametrize("url", REFUSED)
-def test_refused_by_default_with_a_reason(tmp_path: Path, url: str) -> None:
-    w = make(tmp_path)
+def test_refused_by_default_with_a_reason(watcher_db: Path | str, url: str) -> None:
+    w = make(watcher_db)
     status, answer = register(w, url)
     assert status == 400, (status, answer)
     assert "function_url" in str(answer["message"])
@@ -81,23 +89,25 @@ def test_refused_by_default_with_a_reason(tmp_path: Path, url: str) -> None:
 
 @pytest.mark.parametrize("url", ["https://1.1.1.1/fn", "http://8.8.8.8:8080/x",
                                  "https://[2606:4700:4700::1111]/fn"])  # fmt: skip
-def test_public_addresses_are_accepted(tmp_path: Path, url: str) -> None:
-    w = make(tmp_path)
+def test_public_addresses_are_accepted(watcher_db: Path | str, url: str) -> None:
+    w = make(watcher_db)
     assert register(w, url)[0] == 200
     w.db.close()
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8787/", "http://localhost:8787/",
                                  "http://[::1]:8787/", "http://10.1.2.3/"])  # fmt: skip
-def test_dev_mode_allows_private_addresses(tmp_path: Path, url: str) -> None:
-    w = make(tmp_path, allow_private_function_urls=True)
+def test_dev_mode_allows_private_addresses(watcher_db: Path | str, url: str) -> None:
+    w = make(watcher_db, allow_private_function_urls=True)
     assert register(w, url)[0] == 200
     w.db.close()
 
 
 @pytest.mark.parametrize("url", ["https://user:pw@127.0.0.1/", "ftp://127.0.0.1/"])
-def test_dev_mode_still_refuses_userinfo_and_other_schemes(tmp_path: Path, url: str) -> None:
-    w = make(tmp_path, allow_private_function_urls=True)
+def test_dev_mode_still_refuses_userinfo_and_other_schemes(
+    watcher_db: Path | str, url: str
+) -> None:
+    w = make(watcher_db, allow_private_function_urls=True)
     assert register(w, url)[0] == 400
     w.db.close()
 
@@ -170,9 +180,9 @@ def _deliver_one(w: Watcher, url: str) -> None:
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
 def test_delivery_to_a_private_address_is_dead_lettered(
-    tmp_path: Path, function: _Function, host: str
+    watcher_db: Path | str, function: _Function, host: str
 ) -> None:
-    w = make(tmp_path)
+    w = make(watcher_db)
     _deliver_one(w, f"http://{host}:{function.port}/")
     assert function.hits[0] == 0  # never contacted
     dead = w.db.queue.dead_letters()
@@ -181,9 +191,11 @@ def test_delivery_to_a_private_address_is_dead_lettered(
     w.db.close()
 
 
-def test_delivery_in_dev_mode_reaches_the_function(tmp_path: Path, function: _Function) -> None:
+def test_delivery_in_dev_mode_reaches_the_function(
+    watcher_db: Path | str, function: _Function
+) -> None:
     """The control for the test above: the same delivery, allowed, arrives."""
-    w = make(tmp_path, allow_private_function_urls=True)
+    w = make(watcher_db, allow_private_function_urls=True)
     _deliver_one(w, f"http://localhost:{function.port}/")
     assert function.hits[0] == 1
     assert w.db.queue.dead_letters() == []

@@ -9,15 +9,24 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from relay_watcher import registration
 from relay_watcher.relays import CHUNK, CHUNKED_MAX, plan_filters
 from relay_watcher.service import Watcher, WatcherConfig
 from signer_core.protocol.events import sign_event
+from tests import pg
 
 
-def make(tmp_path: Path) -> Watcher:
+@pytest.fixture(params=pg.BACKENDS)
+def watcher_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The watcher's state on SQLite, then on PostgreSQL (tests/pg.py)."""
+    return pg.target(request, tmp_path)
+
+
+def make(target: Path | str) -> Watcher:
     # the function URLs below are on loopback, as in a local stack
-    config = WatcherConfig(tmp_path / "w.db", allow_private_function_urls=True)
+    config = WatcherConfig(target, allow_private_function_urls=True)
     return Watcher(config, os.urandom(32))
 
 
@@ -30,8 +39,8 @@ def signed(reg: bytes, services: list[bytes], now: int | None = None) -> tuple[d
                               relays=["ws://127.0.0.1:9"], service_secrets=services)  # fmt: skip
 
 
-def test_registration_rules(tmp_path: Path) -> None:
-    w = make(tmp_path)
+def test_registration_rules(watcher_db: Path | str) -> None:
+    w = make(watcher_db)
     reg, svc = os.urandom(32), os.urandom(32)
     headers, body = signed(reg, [svc])
     assert register(w, headers, body) == 200
@@ -51,8 +60,8 @@ def test_registration_rules(tmp_path: Path) -> None:
     assert len(w.keys) == 1
 
 
-def test_garbage_is_counted_and_dropped(tmp_path: Path) -> None:
-    w = make(tmp_path)
+def test_garbage_is_counted_and_dropped(watcher_db: Path | str) -> None:
+    w = make(watcher_db)
     reg, svc = os.urandom(32), os.urandom(32)
     assert register(w, *signed(reg, [svc])) == 200
     service = next(iter(w.keys))
@@ -79,7 +88,7 @@ def test_filter_plan_chunks_then_goes_kind_wide() -> None:
     assert wide == [{"kinds": [23194], "since": 0}]
 
 
-def test_a_relay_url_nostr_sdk_refuses_does_not_block_the_others(tmp_path: Path) -> None:
+def test_a_relay_url_nostr_sdk_refuses_does_not_block_the_others(watcher_db: Path | str) -> None:
     """Found by the fuzz: "ws://" passes registration but nostr-sdk cannot parse it; the
     subscription sync used to raise on it, so relays after it were never subscribed (for
     every wallet of the watcher), retried every 5 s forever."""
@@ -87,7 +96,7 @@ def test_a_relay_url_nostr_sdk_refuses_does_not_block_the_others(tmp_path: Path)
 
     relay = InProcessRelay().start()
     try:
-        w = make(tmp_path)
+        w = make(watcher_db)
         headers, body = registration.build(
             os.urandom(32), now=int(time.time()), function_url="http://127.0.0.1:9/",
             relays=["ws://", relay.url], service_secrets=[os.urandom(32)],

@@ -1,31 +1,79 @@
-"""The one place that knows the database driver: connection, pragmas, transactions, placeholders.
+"""The interface every database driver offers the stores, and the SQLite one.
 
-SQLite today (WAL; one writer: the watcher's event loop). The stores (registry, queue, wakes)
-speak only portable SQL through `Database.execute/one/all/executemany` and `tx()`, so a
-PostgreSQL base later replaces this file alone: placeholders (`?` -> `%s`) in `_q`, the pragmas
-in `__init__`, `BEGIN IMMEDIATE` in `tx`.
+The stores (registry, queue, wakes, replicas) speak only portable SQL with `?` placeholders
+through `Database.execute/one/all/executemany/stream` and `tx()`; a driver turns that into its
+own dialect. SQLite (this file) is the default for one user and `nwc-signer dev`; PostgreSQL
+(postgres.py) is for a hosted watcher with several replicas on one database.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 Row = tuple[Any, ...]
 
 
-def _q(sql: str) -> str:
-    """The one place placeholders would change for PostgreSQL (`?` -> `%s`)."""
-    return sql
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached right now (restart, network); the caller retries later.
+    Nothing of an interrupted transaction was committed."""
 
 
 class Database:
     """One connection; statements run on the caller's thread (the event loop)."""
 
-    def __init__(self, path: Path | str, schema: Iterable[str]) -> None:
+    dialect = "abstract"
+
+    def tx(self) -> AbstractContextManager[Database]:
+        """One transaction; statements inside go through the yielded Database. Rolled back on
+        any exception."""
+        raise NotImplementedError
+
+    def lock(self, name: str) -> None:
+        """Inside tx(): serialise this transaction with every other one taking `name` on the
+        same database (several replicas). SQLite's write transactions are serial already."""
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        raise NotImplementedError
+
+    def one(self, sql: str, args: Iterable[Any] = ()) -> Row | None:
+        raise NotImplementedError
+
+    def all(self, sql: str, args: Iterable[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def stream(self, sql: str, args: Iterable[Any] = ()) -> Iterator[Row]:
+        """Rows one by one (the registry at start-up: 100,000 wallets need not sit in a list)."""
+        raise NotImplementedError
+
+    def ping(self) -> bool:
+        """True if a trivial query answers (readiness)."""
+        try:
+            return self.one("SELECT 1") is not None
+        except DatabaseUnavailable:
+            return False
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where the data is, without credentials (logs, /health)."""
+        raise NotImplementedError
+
+
+class SqliteDatabase(Database):
+    """A file in the data folder; WAL, one writer (the watcher's event loop)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -36,17 +84,16 @@ class Database:
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA busy_timeout=5000")
-        for part in schema:
-            self.conn.executescript(part)
 
     def close(self) -> None:
         self.conn.close()
 
+    def describe(self) -> str:
+        return f"sqlite:{self.path}"
+
     @contextmanager
     def tx(self) -> Iterator[Database]:
-        """One transaction (taken for writing at once); statements inside go through the
-        yielded Database as usual. Rolled back on any exception."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("BEGIN IMMEDIATE")  # taken for writing at once
         try:
             yield self
         except BaseException:
@@ -55,20 +102,18 @@ class Database:
         self.conn.execute("COMMIT")
 
     def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
-        """Run one statement; the number of rows it changed."""
-        return int(self.conn.execute(_q(sql), tuple(args)).rowcount)
+        return int(self.conn.execute(sql, tuple(args)).rowcount)
 
     def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
-        self.conn.executemany(_q(sql), (tuple(r) for r in rows))
+        self.conn.executemany(sql, (tuple(r) for r in rows))
 
     def one(self, sql: str, args: Iterable[Any] = ()) -> Row | None:
-        row = self.conn.execute(_q(sql), tuple(args)).fetchone()
+        row = self.conn.execute(sql, tuple(args)).fetchone()
         return tuple(row) if row is not None else None
 
     def all(self, sql: str, args: Iterable[Any] = ()) -> list[Row]:
-        return [tuple(r) for r in self.conn.execute(_q(sql), tuple(args)).fetchall()]
+        return [tuple(r) for r in self.conn.execute(sql, tuple(args)).fetchall()]
 
     def stream(self, sql: str, args: Iterable[Any] = ()) -> Iterator[Row]:
-        """Rows one by one (the registry at start-up: 100,000 wallets need not sit in a list)."""
-        for row in self.conn.execute(_q(sql), tuple(args)):
+        for row in self.conn.execute(sql, tuple(args)):
             yield tuple(row)

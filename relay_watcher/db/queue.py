@@ -2,9 +2,15 @@
 and stored answers, and dead letters.
 
 A job is `deliver` until its function answers, then `publish` with the answer's events kept
-in the row, so a restart publishes instead of re-delivering. In-flight jobs are tracked in the
-dispatcher's memory (one watcher per database); several watchers on one database would add a
-lease column here.
+in the row, so a restart publishes instead of re-delivering.
+
+Leases (several replicas on one database): a replica claims due jobs by writing its id and a
+`lease_until` into them; it renews the leases of its jobs in flight with its heartbeat; a job
+whose lease ran out (its replica died) is due again and another replica claims it. Claims
+take one lock per database (an advisory lock on PostgreSQL; SQLite's write transactions are
+serial anyway), which makes the per-wallet limit exact across replicas: the claim counts the
+wallet's live leases. Updates after a delivery are guarded by the owner, so a replica whose
+lease was taken over cannot reschedule the new owner's job.
 """
 
 from __future__ import annotations
@@ -17,37 +23,28 @@ from typing import Any
 
 from relay_watcher.db.base import Database
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen_events (
-    event_id TEXT PRIMARY KEY,
-    seen_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS seen_events_at ON seen_events (seen_at);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    wallet_pubkey TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    state TEXT NOT NULL,
-    events TEXT,
-    attempts INTEGER NOT NULL,
-    next_at DOUBLE PRECISION NOT NULL,
-    created_at BIGINT NOT NULL,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_next_at ON jobs (next_at);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id TEXT PRIMARY KEY,
-    wallet_pubkey TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    last_error TEXT,
-    dead_at BIGINT NOT NULL
-);
-"""
-
 MAX_ERROR_CHARS = 500
+CLAIM_LOCK = "nwc-watcher-claim"
+
+_COLUMNS = "id, wallet_pubkey, kind, payload, state, events, attempts, created_at"
+
+# Due, unleased (or lease expired) jobs, at most `per_wallet` minus the wallet's live leases
+# per wallet, oldest first. Portable: window functions run on SQLite >= 3.25 and PostgreSQL.
+_CANDIDATES = """
+SELECT id FROM (
+    SELECT j.id, j.next_at,
+           ROW_NUMBER() OVER (PARTITION BY j.wallet_pubkey ORDER BY j.next_at, j.id) AS rn,
+           COALESCE(a.busy, 0) AS busy
+    FROM jobs j
+    LEFT JOIN (SELECT wallet_pubkey, COUNT(*) AS busy FROM jobs
+               WHERE lease_until IS NOT NULL AND lease_until > ?
+               GROUP BY wallet_pubkey) a ON a.wallet_pubkey = j.wallet_pubkey
+    WHERE j.next_at <= ? AND (j.lease_until IS NULL OR j.lease_until <= ?)
+) c
+WHERE rn + busy <= ?
+ORDER BY next_at
+LIMIT ?
+"""
 
 
 @dataclass
@@ -66,12 +63,18 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def _job(r: tuple[Any, ...]) -> Job:
+    events = json.loads(r[5]) if r[5] else None
+    return Job(r[0], r[1], r[2], json.loads(r[3]), r[4], events, r[6], r[7])
+
+
 class DeliveryQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def accept_event(self, event: dict[str, Any], wallet: str, relays: list[str], now: int) -> bool:
-        """Record a request once (de-dup by event id) and queue its delivery, atomically."""
+        """Record a request once (de-dup by event id) and queue its delivery, atomically.
+        Several replicas seeing one event: the first insert wins, the others get False."""
         with self.db.tx() as c:
             inserted = c.execute(
                 "INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?)"
@@ -84,56 +87,84 @@ class DeliveryQueue:
             self.enqueue(event["id"], wallet, "request", payload, now)
         return True
 
-    def enqueue(self, job_id: str, wallet: str, kind: str, payload: str, now: int) -> None:
+    def enqueue(self, job_id: str, wallet: str, kind: str, payload: str, now: int) -> bool:
         """Queue a job unless one with this id is queued already (inside the caller's tx)."""
-        self.db.execute(
-            "INSERT INTO jobs (id, wallet_pubkey, kind, payload, state, events, attempts,"
-            " next_at, created_at, last_error) VALUES (?, ?, ?, ?, 'deliver', NULL, 0, ?, ?,"
-            " NULL) ON CONFLICT (id) DO NOTHING",
-            (job_id, wallet, kind, payload, float(now), now),
+        return (
+            self.db.execute(
+                "INSERT INTO jobs (id, wallet_pubkey, kind, payload, state, events, attempts,"
+                " next_at, created_at, last_error) VALUES (?, ?, ?, ?, 'deliver', NULL, 0, ?, ?,"
+                " NULL) ON CONFLICT (id) DO NOTHING",
+                (job_id, wallet, kind, payload, float(now), now),
+            )
+            == 1
         )
 
-    def due_jobs(self, now: float, limit: int, skip: set[str]) -> list[Job]:
-        rows = self.db.all(
-            "SELECT id, wallet_pubkey, kind, payload, state, events, attempts, created_at"
-            " FROM jobs WHERE next_at <= ? ORDER BY next_at LIMIT ?",
-            (now, limit + len(skip)),
+    def claim(
+        self, owner: str, now: float, limit: int, per_wallet: int, lease_s: float
+    ) -> list[Job]:
+        """Lease up to `limit` due jobs to `owner` until now + lease_s."""
+        if limit <= 0:
+            return []
+        with self.db.tx() as c:
+            c.lock(CLAIM_LOCK)
+            ids = [r[0] for r in c.all(_CANDIDATES, (now, now, now, per_wallet, limit))]
+            if not ids:
+                return []
+            marks = ", ".join("?" for _ in ids)
+            c.execute(
+                f"UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})",  # noqa: S608 (placeholders only)
+                (owner, now + lease_s, *ids),
+            )
+            rows = c.all(f"SELECT {_COLUMNS} FROM jobs WHERE id IN ({marks})", ids)  # noqa: S608
+        by_id = {r[0]: _job(r) for r in rows}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def renew(self, owner: str, job_ids: list[str], until: float) -> int:
+        """Extend the leases of `owner`'s jobs in flight (its heartbeat); the number renewed.
+        Only those: a job whose handling failed half-way is left to expire and come back."""
+        if not job_ids:
+            return 0
+        marks = ", ".join("?" for _ in job_ids)
+        return self.db.execute(
+            f"UPDATE jobs SET lease_until = ? WHERE lease_owner = ? AND id IN ({marks})",  # noqa: S608
+            (until, owner, *job_ids),
         )
-        jobs = [
-            Job(
-                r[0],
-                r[1],
-                r[2],
-                json.loads(r[3]),
-                r[4],
-                json.loads(r[5]) if r[5] else None,
-                r[6],
-                r[7],
-            )  # fmt: skip
-            for r in rows
-            if r[0] not in skip
-        ]
-        return jobs[:limit]
+
+    def release(self, owner: str) -> int:
+        """A replica stopping cleanly hands its jobs back at once (no lease to wait out)."""
+        return self.db.execute(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
+            (owner,),
+        )
 
     def next_due(self) -> float | None:
-        row = self.db.one("SELECT MIN(next_at) FROM jobs")
+        row = self.db.one("SELECT MIN(next_at) FROM jobs WHERE lease_until IS NULL")
         return float(row[0]) if row and row[0] is not None else None
 
     def job_count(self) -> int:
         row = self.db.one("SELECT COUNT(*) FROM jobs")
         return int(row[0]) if row else 0
 
-    def retry_later(self, job_id: str, attempts: int, at: float, error: str) -> None:
+    def leased_count(self, now: float) -> int:
+        row = self.db.one("SELECT COUNT(*) FROM jobs WHERE lease_until > ?", (now,))
+        return int(row[0]) if row else 0
+
+    def retry_later(self, job_id: str, attempts: int, at: float, error: str, owner: str) -> None:
+        """Back in the queue at `at`, unleased (unless another replica took it over)."""
         self.db.execute(
-            "UPDATE jobs SET attempts = ?, next_at = ?, last_error = ? WHERE id = ?",
-            (attempts, at, error[:MAX_ERROR_CHARS], job_id),
+            "UPDATE jobs SET attempts = ?, next_at = ?, last_error = ?, lease_owner = NULL,"
+            " lease_until = NULL WHERE id = ? AND (lease_owner = ? OR lease_owner IS NULL)",
+            (attempts, at, error[:MAX_ERROR_CHARS], job_id, owner),
         )
 
-    def to_publish(self, job_id: str, events: list[dict[str, Any]], attempts: int) -> None:
-        """The function answered: keep its events until they are published."""
+    def to_publish(
+        self, job_id: str, events: list[dict[str, Any]], attempts: int, owner: str
+    ) -> None:
+        """The function answered: keep its events until they are published (lease kept)."""
         self.db.execute(
-            "UPDATE jobs SET state = 'publish', events = ?, attempts = ?, next_at = ? WHERE id = ?",
-            (json.dumps(events), attempts, time.time(), job_id),
+            "UPDATE jobs SET state = 'publish', events = ?, attempts = ?, next_at = ?"
+            " WHERE id = ? AND (lease_owner = ? OR lease_owner IS NULL)",
+            (json.dumps(events), attempts, time.time(), job_id, owner),
         )
 
     def finish(self, job_id: str) -> None:

@@ -2,7 +2,12 @@
 of accepted registrations (each is accepted once: replay protection).
 
 The wallets table also carries the wake schedule's two columns (`wake_at`, `info_at`, see
-wakes.py): one row per wallet keeps a registration and its schedule consistent.
+wakes.py): one row per wallet keeps a registration and its schedule consistent. The schema is
+in migrations.py.
+
+Every change bumps `registry_version` (one row of `watcher_meta`) in the same transaction:
+replicas poll it to learn that another replica registered something. The row lock also
+serialises registrations, so versions commit in order.
 """
 
 from __future__ import annotations
@@ -13,30 +18,11 @@ from dataclasses import dataclass
 
 from relay_watcher.db.base import Database
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS wallets (
-    wallet_pubkey TEXT PRIMARY KEY,
-    function_url TEXT NOT NULL,
-    relays TEXT NOT NULL,
-    registered_at BIGINT NOT NULL,
-    last_registration BIGINT NOT NULL,
-    wake_at BIGINT,
-    info_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS wallets_wake_at ON wallets (wake_at);
-CREATE INDEX IF NOT EXISTS wallets_info_at ON wallets (info_at);
-CREATE TABLE IF NOT EXISTS service_keys (
-    service_pubkey TEXT PRIMARY KEY,
-    wallet_pubkey TEXT NOT NULL REFERENCES wallets (wallet_pubkey) ON DELETE CASCADE
-);
-CREATE INDEX IF NOT EXISTS service_keys_wallet ON service_keys (wallet_pubkey);
-CREATE TABLE IF NOT EXISTS used_signatures (
-    signature TEXT PRIMARY KEY,
-    expires_at BIGINT NOT NULL
-);
-"""
-
 SIGNATURE_KEPT_S = 3600
+
+
+def _bump(c: Database) -> None:
+    c.execute("UPDATE watcher_meta SET value = value + 1 WHERE name = 'registry_version'")
 
 
 class Conflict(Exception):
@@ -67,6 +53,7 @@ class Registry:
         """Insert or replace a wallet's registration; returns the service keys it dropped."""
         with self.db.tx() as c:
             self._claim_signature(c, signature, signed_at, now)
+            _bump(c)
             row = c.one("SELECT last_registration FROM wallets WHERE wallet_pubkey = ?", (wallet,))
             if row is not None and signed_at < row[0]:
                 raise Conflict("a newer registration of this wallet was already accepted")
@@ -120,6 +107,8 @@ class Registry:
                     " ON CONFLICT (service_pubkey) DO NOTHING",
                     (pub, wallet),
                 )
+            if changed:
+                _bump(c)
         return changed > 0
 
     def unregister(self, wallet: str, signed_at: int, signature: str, now: int) -> bool:
@@ -132,6 +121,7 @@ class Registry:
                 raise Conflict("a newer registration of this wallet was already accepted")
             c.execute("DELETE FROM service_keys WHERE wallet_pubkey = ?", (wallet,))
             c.execute("DELETE FROM wallets WHERE wallet_pubkey = ?", (wallet,))
+            _bump(c)
         return True
 
     @staticmethod
@@ -158,6 +148,11 @@ class Registry:
             " JOIN wallets w ON w.wallet_pubkey = k.wallet_pubkey"
         ):
             yield row[0], row[1], row[2]
+
+    def version(self) -> int:
+        """Bumped by every registration change (replicas poll it)."""
+        row = self.db.one("SELECT value FROM watcher_meta WHERE name = 'registry_version'")
+        return int(row[0]) if row else 0
 
     def wallet_count(self) -> int:
         row = self.db.one("SELECT COUNT(*) FROM wallets")
