@@ -144,15 +144,9 @@ class JobStore:
 
     def new(self, platform: str, name: str, steps: list[Step]) -> Job:
         job_id = secrets.token_urlsafe(18)
-        first = secrets.randbelow(6) + 1
-        job = Job(
-            job_id,
-            platform,
-            name,
-            steps,
-            self.wallets / job_id,
-            confirm_words=(first, first + 6 + secrets.randbelow(6)),
-        )
+        # one word from each half of the 12 (1-6, 7-12), asked back to confirm the phrase
+        ask = (secrets.randbelow(6) + 1, secrets.randbelow(6) + 7)
+        job = Job(job_id, platform, name, steps, self.wallets / job_id, confirm_words=ask)
         with self.lock:
             self.jobs[job_id] = job
         self.save(job)
