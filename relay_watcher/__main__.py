@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds without a heartbeat before a replica's wallets are taken over",
     )  # fmt: skip
     serve.add_argument("--heartbeat", type=float, default=3.0, help="heartbeat interval (s)")
+    serve.add_argument(
+        "--replica-id",
+        default=os.environ.get("NWC_WATCHER_REPLICA_ID"),
+        help="stable name of this replica (e.g. the pod's): a restart takes its own leases "
+        "back at once (default: random per start; $NWC_WATCHER_REPLICA_ID)",
+    )
     serve.add_argument("--copies", type=int, default=2, help="replicas subscribed for each wallet")
     serve.add_argument(
         "--allow-private-function-urls",
@@ -117,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         heartbeat_s=args.heartbeat,
         subscription_copies=args.copies,
         address=f"{args.host}:{args.port}",
+        replica_id=args.replica_id,
     )
     watcher = Watcher(config, _key(args.key_file))
     uvicorn.run(

@@ -53,6 +53,7 @@ class WatcherConfig:
     heartbeat_s: float = 3.0
     subscription_copies: int = 2  # replicas subscribed for each wallet
     address: str = ""  # how operators reach this replica (shown in the replica listing)
+    replica_id: str | None = None  # stable across restarts (e.g. a pod name); else random
 
 
 class Watcher:
@@ -67,6 +68,8 @@ class Watcher:
             heartbeat_s=config.heartbeat_s,
             copies=max(1, config.subscription_copies),
         )
+        if config.replica_id:
+            self.membership.replica_id = config.replica_id
         self.keys: dict[str, str] = {}  # service pubkey -> wallet pubkey (watched here)
         self.pinned: dict[str, float] = {}  # wallet -> until: registered here, watched here
         self.registry_version = -1
@@ -94,6 +97,12 @@ class Watcher:
         return self.membership.replica_id
 
     async def start(self) -> None:
+        # leases of a previous run of this process need not be waited out: on SQLite (one
+        # process per file) all of them, on PostgreSQL those under a stable --replica-id
+        if self.db.base.dialect == "sqlite":
+            self.db.queue.release_all()
+        else:
+            self.db.queue.release(self.replica_id)
         self._heartbeat(time.time())
         self._load_registry()
         await self.pool.start()

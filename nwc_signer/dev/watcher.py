@@ -25,15 +25,27 @@ DEV_WATCHER_FLAGS = ("--allow-private-function-urls",)
 
 
 class WatcherProcess:
-    """`python -m relay_watcher serve` as a supervised child; stop() leaves nothing behind."""
+    """`python -m relay_watcher serve` as a supervised child; stop() leaves nothing behind.
+    With `database_url` it is one replica of a PostgreSQL-backed watcher (its data folder
+    then holds only its log)."""
 
-    def __init__(self, data_dir: Path, key_file: Path, port: int = 0, *extra: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        key_file: Path,
+        port: int = 0,
+        *extra: str,
+        database_url: str | None = None,
+    ) -> None:
         self.data_dir, self.key_file = Path(data_dir), Path(key_file)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra = extra
         self.log_path = self.data_dir / "watcher.log"
-        argv = [sys.executable, "-m", "relay_watcher", "serve", "--data-dir", str(self.data_dir),
+        store = ["--data-dir", str(self.data_dir)]
+        if database_url:
+            store = ["--database-url", database_url]
+        argv = [sys.executable, "-m", "relay_watcher", "serve", *store,
                 "--key-file", str(self.key_file), "--port", str(self.port), *DEV_WATCHER_FLAGS,
                 *extra]  # fmt: skip
         ready = http_probe(f"{self.url}/health", lambda res: res.status_code == 200)
@@ -51,6 +63,10 @@ class WatcherProcess:
 
     def log_tail(self, lines: int = 30) -> str:
         return self.child.log_tail(lines)
+
+    def health(self) -> dict[str, object]:
+        """The watcher's /health (its replica id, held requests, queue...)."""
+        return dict(httpx.get(f"{self.url}/health", timeout=5).json())
 
     def kill(self) -> None:
         """SIGKILL, as a crash would (tests)."""

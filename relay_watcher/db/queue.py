@@ -137,6 +137,12 @@ class DeliveryQueue:
             (owner,),
         )
 
+    def release_all(self) -> int:
+        """SQLite at start: one process per file, so every lease is a dead process's."""
+        return self.db.execute(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL"
+        )
+
     def next_due(self) -> float | None:
         row = self.db.one("SELECT MIN(next_at) FROM jobs WHERE lease_until IS NULL")
         return float(row[0]) if row and row[0] is not None else None
