@@ -17,8 +17,8 @@ from onboarding.settings import CF_SCOPES, Settings
 
 with warnings.catch_warnings():  # authlib 1.9 warns that its httpx module moves to httpx2
     warnings.simplefilter("ignore")
-    from authlib.common.security import generate_token
-    from authlib.integrations.httpx_client import OAuth2Client
+    from authlib.common.security import generate_token  # type: ignore[import-untyped]
+    from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
 
 
 class OAuthError(Exception):
