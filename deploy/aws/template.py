@@ -16,10 +16,11 @@ TEMPLATE = ROOT / "template.yaml"
 
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
     """Parse YAML with !Ref/!Sub/!GetAtt... the way CloudFormation does (cfn-lint's parser)."""
-    from cfnlint.decode import cfn_yaml
+    from cfnlint.decode import cfn_yaml  # type: ignore[import-untyped]
 
     data: dict[str, Any] = cfn_yaml.load(str(path))
-    return json.loads(json.dumps(data))  # plain dicts (drop line-number node types)
+    plain: dict[str, Any] = json.loads(json.dumps(data))  # drop line-number node types
+    return plain
 
 
 class _OfflinePolicies:
@@ -37,12 +38,13 @@ def translate(template: dict[str, Any], region: str = "us-east-1") -> dict[str, 
     """The plain CloudFormation the SAM transform produces (no AWS call)."""
     import os
 
-    from samtranslator.translator.transform import transform
+    from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
     params = {"AWS::Region": region, "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
     out: dict[str, Any] = transform(template, params, _OfflinePolicies())
-    return json.loads(json.dumps(out))
+    plain: dict[str, Any] = json.loads(json.dumps(out))
+    return plain
 
 
 def lint(path: Path) -> tuple[int, str]:
