@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -64,7 +65,7 @@ class WatcherProcess:
     def log_tail(self, lines: int = 30) -> str:
         return self.child.log_tail(lines)
 
-    def health(self) -> dict[str, object]:
+    def health(self) -> dict[str, Any]:
         """The watcher's /health (its replica id, held requests, queue...)."""
         return dict(httpx.get(f"{self.url}/health", timeout=5).json())
 
