@@ -12,6 +12,7 @@ import re
 import urllib.parse
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -282,8 +283,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return message(request, "Connection already handed over",
                            "This page showed your first connection once; it is forgotten now. "
                            "Add connections from your wallet's home page.", 410)  # fmt: skip
+        admin = job.secrets.admin_uri
+        # the admin connection travels in the fragment: the browser never sends it back here
+        home = "/home/#connect=" + quote(admin, safe="") if admin else "/home/"
         return page(request, "connect.html", job=job.view(), uri=uri, qr=qr_svg(uri),
-                    deep=deep_link(uri))  # fmt: skip
+                    deep=deep_link(uri), home=home)  # fmt: skip
 
     @app.post("/deploy/{job_id}/finish")
     def finish(request: Request, job_id: str) -> Response:

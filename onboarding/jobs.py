@@ -57,9 +57,10 @@ class Secrets:
     token: str | None = None
     mnemonic: str | None = None
     uri: str | None = None
+    admin_uri: str | None = None  # the home page's admin connection, handed over once
 
     def wipe(self) -> None:
-        self.token = self.mnemonic = self.uri = None
+        self.token = self.mnemonic = self.uri = self.admin_uri = None
 
 
 @dataclass

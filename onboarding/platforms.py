@@ -119,7 +119,9 @@ def _make_wallet(job: Job, settings: Settings) -> Any:
             watcher_pubkey=t.watcher_pubkey,
         )
         conn = add_local_connection(t.data_dir, "first")
+        home = add_local_connection(t.data_dir, "home page", admin=True)
         job.secrets.mnemonic, job.secrets.uri = made.mnemonic, conn.uri
+        job.secrets.admin_uri = home.uri
         say(f"wallet {made.wallet_id} created; its recovery phrase is shown once, at the end")
         return True, conn.uri
 

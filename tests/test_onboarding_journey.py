@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import nostr_sdk as ns
 import pytest
+from playwright.sync_api import expect
 
 from onboarding.settings import CF_SCOPES
 from tests.browser import *  # noqa: F403 (the fixtures: browser, page, phone_page, shots)
@@ -141,11 +143,28 @@ def test_journey_from_landing_page_to_a_payment(w: World, phone_page: Any, shots
     nwc(lambda: client.pay_invoice(pay), 90)  # settled inside the mint: no preimage
     assert nwc(client.get_balance).balance <= 1_000_000 - 100_000
 
+    # the home page, opened with the admin connection the deploy made, shows that payment
+    home = page.get_attribute("#home-link", "href") or ""
+    assert home.startswith("/home/#connect=nostr%2Bwalletconnect%3A%2F%2F")
+    admin_uri = unquote(home.split("#connect=", 1)[1])
+    wallet_page = page.context.new_page()
+    wallet_page.goto(w.url + home)
+    # the page takes the URI out of the address bar and offers it for Connect
+    wallet_page.wait_for_function("!location.hash.includes('connect')")
+    expect(wallet_page.locator("#setup-uri")).to_have_value(admin_uri)
+    tab_to(wallet_page, "#setup-connect")
+    wallet_page.keyboard.press("Enter")
+    wallet_page.wait_for_selector("#tx-rows tr[data-type=outgoing]", timeout=60_000)
+    assert int(wallet_page.locator("#balance").get_attribute("data-msat") or -1) <= 900_000
+    shots.save(wallet_page, "07-home-after-payment")
+    wallet_page.close()
+
     tab_to(page, "#done")
     page.keyboard.press("Enter")
     page.wait_for_selector("h1:has-text('All done')")
     shots.save(page, "06-done-phone")
-    JOURNEY.update(uri=uri, phrase=phrase, hash=code_hash, root=script.secrets["ROOT_SECRET"])
+    JOURNEY.update(uri=uri, phrase=phrase, hash=code_hash, root=script.secrets["ROOT_SECRET"],
+                   admin=admin_uri)  # fmt: skip
 
 
 def test_the_service_kept_no_secret(w: World) -> None:
@@ -156,6 +175,7 @@ def test_the_service_kept_no_secret(w: World) -> None:
     from mnemonic import Mnemonic
 
     connection_secret = JOURNEY["uri"].split("secret=")[1].split("&")[0]
+    admin_secret = JOURNEY["admin"].split("secret=")[1].split("&")[0]
     seed = Mnemonic("english").to_seed(JOURNEY["phrase"]).hex()
     found = {
         "token": w.oauth.issued,
@@ -163,6 +183,7 @@ def test_the_service_kept_no_secret(w: World) -> None:
         "seed": [seed],
         "recovery phrase": [JOURNEY["phrase"]],
         "connection secret": [connection_secret],
+        "admin connection secret": [admin_secret],
     }
     for values in found.values():
         for value in values:
