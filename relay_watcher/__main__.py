@@ -2,17 +2,17 @@
 SIGINT/SIGTERM. Its state is DATA_DIR/watcher.db (SQLite, one process) or a PostgreSQL
 database (`--database-url`, or $NWC_WATCHER_DATABASE_URL: several replicas); its signing key
 a hex file (0600), the same for every replica. Schema migrations run at start.
-`python -m relay_watcher replicas --database-url URL` lists the replicas of a database."""
+Operator commands (replicas, wallets list/suspend/resume/remove, dead-letters): operator.py."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-import time
 from pathlib import Path
+
+from relay_watcher.operator import add_commands, run, target
 
 
 def _key(path: str) -> bytes:
@@ -68,43 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
         "link-local and other non-public addresses (refused by default: SSRF)",
     )
     serve.add_argument("-v", "--verbose", action="store_true")
-    replicas = sub.add_parser("replicas", help="list the replicas of a database (operators)")
-    replicas.add_argument(
-        "--database-url", default=os.environ.get("NWC_WATCHER_DATABASE_URL"), required=False
-    )
-    replicas.add_argument("--data-dir", help="folder of watcher.db (SQLite)")
-    replicas.add_argument("--ttl", type=float, default=15.0)
+    serve.add_argument(
+        "--max-queued-per-wallet", type=int, default=100,
+        help="per-tenant limit: requests beyond this many queued for one wallet are refused",
+    )  # fmt: skip
+    add_commands(sub)
     return parser
-
-
-def _target(args: argparse.Namespace) -> Path | str:
-    if args.database_url:
-        return str(args.database_url)
-    if args.data_dir:
-        return Path(args.data_dir) / "watcher.db"
-    raise SystemExit("relay_watcher: give --database-url (PostgreSQL) or --data-dir (SQLite)")
-
-
-def _replicas(args: argparse.Namespace) -> int:
-    from relay_watcher.db import WatcherDB
-
-    db = WatcherDB(_target(args))
-    try:
-        print(json.dumps(db.replicas.listing(time.time(), args.ttl), indent=2))
-    finally:
-        db.close()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "serve":
+        return run(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if args.command == "replicas":
-        return _replicas(args)
     import uvicorn
 
     from relay_watcher.api import create_app
@@ -112,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     from relay_watcher.service import Watcher, WatcherConfig
 
     config = WatcherConfig(
-        db_path=_target(args),
+        db_path=target(args),
         lookback_s=args.lookback,
         info_interval_s=args.info_interval,
         delivery=DeliveryConfig(
@@ -122,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         replica_ttl_s=args.replica_ttl,
         heartbeat_s=args.heartbeat,
         subscription_copies=args.copies,
+        max_queued_per_wallet=args.max_queued_per_wallet,
         address=f"{args.host}:{args.port}",
         replica_id=args.replica_id,
     )

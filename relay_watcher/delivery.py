@@ -38,7 +38,7 @@ from signer_core.protocol.webhook import (
 log = logging.getLogger("relay_watcher.delivery")
 
 Publish = Callable[[dict[str, Any], list[str]], Awaitable[bool]]
-KeysChanged = Callable[[str], Awaitable[None]]
+KeysChanged = Callable[[str, list[str], list[str]], Awaitable[None]]
 
 
 @dataclass
@@ -175,6 +175,7 @@ class Dispatcher:
             log.warning("delivery %s not sent: %s", job.id[:16], exc)
             self.metrics.deliveries.labels(job.kind, "refused").inc()
             self.db.queue.dead_letter(job, attempt, str(exc), int(time.time()))
+            self._count(job, "failed")
             return
         except httpx.HTTPError as exc:
             status, error = 0, f"{type(exc).__name__}: {exc}"
@@ -186,6 +187,10 @@ class Dispatcher:
             if answer.keys:  # before publishing: the reply tells the app the key is live
                 await self._apply_keys(job.wallet_pubkey, answer.keys)
             self.metrics.deliveries.labels(job.kind, "ok").inc()
+            if not events:  # nothing to publish (most wake-ups): done here
+                self.db.queue.finish(job.id)
+                self._count(job, "delivered")
+                return
             self.db.queue.to_publish(job.id, events, 0, self.owner)
             await self._publish(job, events, 0, wallet.relays)
             return
@@ -198,6 +203,7 @@ class Dispatcher:
             log.warning("delivery %s refused with %d: %s", job.id[:16], status, message)
             self.metrics.deliveries.labels(job.kind, "dropped").inc()
             self.db.queue.dead_letter(job, attempt, f"HTTP {status}: {message}", int(time.time()))
+            self._count(job, "failed")
             return
         else:
             self.metrics.deliveries.labels(job.kind, "retry").inc()
@@ -212,11 +218,12 @@ class Dispatcher:
         if len(add) < len(keys.get("add", [])):
             log.warning("function answer for %s… carried a key without a valid proof; ignored",
                         wallet[:12])  # fmt: skip
-        if self.db.registry.update_keys(wallet, add, list(keys.get("remove", []))):
+        remove = [k for k in keys.get("remove", []) if isinstance(k, str)]
+        if self.db.registry.update_keys(wallet, add, remove):
             log.info("wallet %s… keys changed over NWC: +%d -%d", wallet[:12], len(add),
-                     len(keys.get("remove", [])))  # fmt: skip
+                     len(remove))  # fmt: skip
             if self.keys_changed is not None:
-                await self.keys_changed(wallet)
+                await self.keys_changed(wallet, add, remove)
 
     async def _retry_or_give_up(self, job: Job, attempt: int, delay: float, error: str) -> None:
         if attempt >= self.cfg.max_attempts:
@@ -224,10 +231,18 @@ class Dispatcher:
             self.metrics.dead.inc()
             self.metrics.deliveries.labels(job.kind, "dead").inc()
             self.db.queue.dead_letter(job, attempt, error, int(time.time()))
+            self._count(job, "failed")
             return
         log.info("delivery %s: %s; retry %d in %.1f s", job.id[:16], error, attempt + 1, delay)
         self.metrics.retries.inc()
         self.db.queue.retry_later(job.id, attempt, time.time() + delay, error, self.owner)
+
+    def _count(self, job: Job, outcome: str) -> None:
+        """Per-wallet counts for operators; never fails a delivery."""
+        try:
+            self.db.tenants.record(job.wallet_pubkey, outcome, int(time.time()))
+        except Exception as exc:
+            log.debug("counting a delivery failed: %s", exc)
 
     def _answer(self, res: httpx.Response) -> WebhookResponse:
         """The function's answer; an oversized one is read as empty (nothing published)."""
@@ -251,6 +266,7 @@ class Dispatcher:
                 failed.append(event)
         if not failed:
             self.db.queue.finish(job.id)
+            self._count(job, "delivered")
             return
         attempt = attempts + 1
         self.db.queue.to_publish(job.id, failed, attempt, self.owner)

@@ -34,9 +34,9 @@ def plan_filters(pubkeys: list[str], since: int) -> list[dict[str, Any]]:
     """The REQ filters (one subscription each) that cover `pubkeys` on one relay."""
     if not pubkeys:
         return []
-    keys = sorted(pubkeys)
-    if len(keys) > CHUNKED_MAX:
+    if len(pubkeys) > CHUNKED_MAX:  # before sorting: a million keys need no order here
         return [{"kinds": [REQUEST_KIND], "since": since}]
+    keys = sorted(pubkeys)
     return [
         {"kinds": [REQUEST_KIND], "#p": keys[i : i + CHUNK], "since": since}
         for i in range(0, len(keys), CHUNK)

@@ -16,19 +16,19 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 import time
-from collections import defaultdict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from relay_watcher import registration, urls
-from relay_watcher.db import Conflict, DatabaseUnavailable, WatcherDB
+from relay_watcher.db import Conflict, DatabaseUnavailable, QueueFull, Suspended, WatcherDB
 from relay_watcher.delivery import DeliveryConfig, Dispatcher
 from relay_watcher.metrics import Metrics
 from relay_watcher.relays import RelayPool, plan_filters
 from relay_watcher.replicas import Membership
+from relay_watcher.watching import Watching
 from signer_core.crypto.secp import xonly_pubkey
 from signer_core.protocol.events import InvalidEvent, verify_event
 
@@ -36,7 +36,6 @@ log = logging.getLogger("relay_watcher")
 
 MAX_EVENT_BYTES = 128 * 1024
 MAX_PENDING_EVENTS = 10_000  # requests held in memory while the database is unreachable
-PIN_S = 60.0  # a wallet registered here is watched here this long, owner or not
 
 
 @dataclass
@@ -52,6 +51,7 @@ class WatcherConfig:
     replica_ttl_s: float = 15.0  # a replica silent this long is dead: its share is taken over
     heartbeat_s: float = 3.0
     subscription_copies: int = 2  # replicas subscribed for each wallet
+    max_queued_per_wallet: int | None = 100  # per-tenant limit: more requests are refused
     address: str = ""  # how operators reach this replica (shown in the replica listing)
     replica_id: str | None = None  # stable across restarts (e.g. a pod name); else random
 
@@ -70,9 +70,8 @@ class Watcher:
         )
         if config.replica_id:
             self.membership.replica_id = config.replica_id
-        self.keys: dict[str, str] = {}  # service pubkey -> wallet pubkey (watched here)
-        self.pinned: dict[str, float] = {}  # wallet -> until: registered here, watched here
-        self.registry_version = -1
+        # what this replica watches (watching.py)
+        self.watching = Watching(self.db, config.db_path, self.membership, self.metrics)
         self.pending: deque[tuple[dict[str, Any], str, str]] = deque()  # database outage
         self.pool = RelayPool(self.on_message)
         self.dispatcher = Dispatcher(
@@ -86,6 +85,7 @@ class Watcher:
             keys_changed=self._keys_changed,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.subscribed_version = -1  # registry version the relays' subscriptions reflect
         self._resubscribe = asyncio.Event()
         self._subscribing = asyncio.Lock()
         self.started = False
@@ -111,13 +111,15 @@ class Watcher:
             (self.dispatcher.run(), "dispatcher"),
             (self._scheduler(), "scheduler"),
             (self._subscriber(), "subscriber"),
+            (self.watching.reloader(self._resubscribe), "reloader"),
         ):
             self._tasks.append(asyncio.create_task(coro, name=name))
         self.started = True
         log.info(
-            "watcher %s… started: %d wallets, %d keys",
+            "watcher %s… replica %s started: %d wallets, %d keys watched here",
             self.pubkey[:12],
-            self.db.registry.wallet_count(),
+            self.replica_id,
+            self.watching.view.wallets,
             len(self.keys),
         )
 
@@ -132,23 +134,17 @@ class Watcher:
             self.db.replicas.leave(self.replica_id)
         self.db.close()
 
-    def _owns(self, wallet: str, now: float) -> bool:
-        return self.membership.owns(wallet) or self.pinned.get(wallet, 0.0) > now
+    @property
+    def keys(self) -> dict[str, str]:
+        """service pubkey -> wallet pubkey of every key watched here."""
+        return self.watching.view.keys
+
+    @property
+    def registry_version(self) -> int:
+        return self.watching.view.version
 
     def _load_registry(self) -> None:
-        """The keys of the wallets this replica watches (all of them with one replica)."""
-        now = time.time()
-        self.pinned = {w: t for w, t in self.pinned.items() if t > now}
-        version = self.db.registry.version()  # read first: a change during the load shows
-        keys: dict[str, str] = {}
-        wallets: dict[str, str] = {}
-        for service, wallet, _relays in self.db.registry.service_keys():
-            if self._owns(wallet, now):
-                keys[sys.intern(service)] = wallets.setdefault(wallet, sys.intern(wallet))
-        self.keys = keys
-        self.registry_version = version
-        self.metrics.keys.set(len(keys))
-        self.metrics.wallets.set(self.db.registry.wallet_count())
+        self.watching.load()
 
     def _heartbeat(self, now: float) -> bool:
         """Write our heartbeat, read the live set; True if ownership changed."""
@@ -170,14 +166,16 @@ class Watcher:
                     reg.function_url, allow_private=self.config.allow_private_function_urls
                 )
                 # watched here until its owners have read the new registry version
-                self.pinned[reg.wallet_pubkey] = time.time() + PIN_S
+                self.watching.pin(reg.wallet_pubkey)
             if reg.action == "unregister":
+                gone = [k for k, w in self.keys.items() if w == reg.wallet_pubkey]
                 found = self.db.registry.unregister(
                     reg.wallet_pubkey, reg.timestamp, reg.signature, now
                 )
+                self.watching.edit(reg.wallet_pubkey, [], gone, [])
                 answer: dict[str, Any] = {"wallet_pubkey": reg.wallet_pubkey, "removed": found}
             else:
-                self.db.registry.register(
+                dropped = self.db.registry.register(
                     reg.wallet_pubkey,
                     reg.function_url,
                     list(reg.relays),
@@ -185,6 +183,12 @@ class Watcher:
                     reg.timestamp,
                     reg.signature,
                     now,
+                )
+                old = [k for k, w in self.keys.items() if w == reg.wallet_pubkey]
+                # relays may have changed: re-add the wallet's keys under the new ones
+                self.watching.edit(reg.wallet_pubkey, [], sorted(set(old) | set(dropped)), [])
+                self.watching.edit(
+                    reg.wallet_pubkey, list(reg.service_pubkeys), [], list(reg.relays)
                 )
                 answer = {
                     "wallet_pubkey": reg.wallet_pubkey,
@@ -202,6 +206,9 @@ class Watcher:
         except Conflict as exc:
             self.metrics.registrations.labels("conflict").inc()
             return 409, {"message": str(exc)}
+        except Suspended as exc:
+            self.metrics.registrations.labels("suspended").inc()
+            return 403, {"message": str(exc)}
         except DatabaseUnavailable as exc:
             log.warning("registration not stored: %s", exc)
             return 503, {"message": "the watcher's database is unavailable; retry shortly"}
@@ -212,18 +219,17 @@ class Watcher:
             reg.action,
             len(reg.service_pubkeys),
         )
-        self._step("registry reload", self._load_registry)  # else the next poll does it
         self._resubscribe.set()
         self.dispatcher.kick.set()
         return 200, answer
 
-    async def _keys_changed(self, wallet: str = "") -> None:
+    async def _keys_changed(self, wallet: str, add: list[str], remove: list[str]) -> None:
         """A function added or dropped connection keys (create/revoke_connection over NWC):
         subscribe for them now, before the reply that announces the key is published (here,
-        owner or not: the owners learn of it a poll later)."""
-        if wallet:
-            self.pinned[wallet] = time.time() + PIN_S
-        self._load_registry()
+        owner or not: the owners learn of it from the registry version a poll later)."""
+        self.watching.pin(wallet)
+        found = self.db.registry.wallet(wallet)
+        self.watching.edit(wallet, add, remove, found.relays if found else [])
         await self._sync_subscriptions()
 
     # -- subscriptions -------------------------------------------------------------------
@@ -249,13 +255,8 @@ class Watcher:
             await self._sync_subscriptions_now()
 
     async def _sync_subscriptions_now(self) -> None:
-        per_relay: dict[str, list[str]] = defaultdict(list)
-        now = time.time()
-        for service, wallet, relays in self.db.registry.service_keys():
-            if not self._owns(wallet, now):
-                continue
-            for url in json.loads(relays):
-                per_relay[url].append(service)
+        view = self.watching.view
+        per_relay = {url: keys for url, keys in view.relays.items() if keys}
         await self.pool.ensure_relays(set(per_relay))
         since = int(time.time()) - self.config.lookback_s
         for url, keys in per_relay.items():
@@ -267,6 +268,7 @@ class Watcher:
                 continue
             await self.pool.subscribe(url, filters)
         self.metrics.relays_total.set(len(self.pool.relays))
+        self.subscribed_version = view.version
 
     # -- incoming relay messages ---------------------------------------------------------
 
@@ -304,14 +306,25 @@ class Watcher:
             self._hold(dict(event), wallet, relay_url)
             return
         try:
-            now = int(time.time())
-            accepted = self.db.queue.accept_event(dict(event), wallet, [relay_url], now)
+            accepted = self._accept(dict(event), wallet, relay_url)
         except DatabaseUnavailable as exc:
             log.warning("database unavailable; holding request %s in memory: %s",
                         event["id"][:12], exc)  # fmt: skip
             self._hold(dict(event), wallet, relay_url)
             return
         self._counted(accepted)
+
+    def _accept(self, event: dict[str, Any], wallet: str, relay_url: str) -> bool:
+        now = int(time.time())
+        try:
+            return self.db.queue.accept_event(
+                event, wallet, [relay_url], now, self.config.max_queued_per_wallet
+            )
+        except QueueFull as exc:
+            log.warning("request refused: %s (per-wallet limit)", exc)
+            self.metrics.dropped.labels("wallet_queue_full").inc()
+            self._step("tenant counts", self.db.tenants.record, wallet, "dropped", now)
+            return False
 
     def _counted(self, accepted: bool) -> None:
         if accepted:
@@ -330,7 +343,7 @@ class Watcher:
     def _flush_pending(self) -> None:
         while self.pending:
             event, wallet, relay_url = self.pending[0]
-            accepted = self.db.queue.accept_event(event, wallet, [relay_url], int(time.time()))
+            accepted = self._accept(event, wallet, relay_url)
             self.pending.popleft()
             self._counted(accepted)
 
@@ -351,8 +364,7 @@ class Watcher:
             self._step("held requests", self._flush_pending)
             replan |= bool(self._step("registry poll", self._registry_moved))
             if replan:
-                self._step("registry reload", self._load_registry)
-                self._resubscribe.set()
+                self.watching.wanted.set()
             queued = self._step(
                 "wake-ups", self.db.wakes.enqueue_due, int(now), self.config.info_interval_s
             )
@@ -413,6 +425,8 @@ class Watcher:
             "replica": self.replica_id,
             "replicas_live": len(self.membership.live),
             "service_keys": len(self.keys),
+            "registry_version": self.registry_version,
+            "subscribed_version": self.subscribed_version,
             "held_requests": len(self.pending),
             "relays": status,
         }

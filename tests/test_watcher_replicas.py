@@ -149,6 +149,13 @@ def replicas(n: int, folder: Path, key: bytes, url: str) -> Iterator[list[Watche
             w.stop()
 
 
+def wait_subscribed(url: str, watchers: list[WatcherProcess], who: str) -> None:
+    """Until each has subscribed for the registry as it is now (not merely loaded keys)."""
+    ((version,),) = sql(url, "SELECT value FROM watcher_meta WHERE name = 'registry_version'")
+    wait_for(lambda: all(int(w.health()["subscribed_version"]) >= version for w in watchers),
+             30, f"{who} to subscribe for registry version {version}")  # fmt: skip
+
+
 def sql(url: str, query: str, *args: object) -> list[tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as conn:
         return [tuple(r) for r in conn.execute(query, args).fetchall()]
@@ -207,8 +214,7 @@ def test_three_replicas_lose_one_mid_subscription_and_one_mid_delivery(
         subscribed = owners(xonly_pubkey(wallet_keys(wallet.path)[0]).hex(), sorted(by_id), 2)
         register_wallet(wallet.path, by_id[subscribed[0]].url, hop.url, [relay.url])
         register_wake_wallets(6, watchers, wakes, relay.url)
-        wait_for(lambda: all(by_id[r].health()["service_keys"] for r in subscribed), 30,
-                 "the wallet's two replicas to load its keys")  # fmt: skip
+        wait_subscribed(database, [by_id[r] for r in subscribed], "the wallet's two replicas")
         with Listener([relay.url], {"kinds": [23195], "#p": [app.pubkey]}) as replies:
             ids = ask(app, replies, 3, "the first answers")
             assert sum(metric(w, "nwc_watcher_events_total") for w in watchers) == 3
@@ -248,8 +254,7 @@ def test_a_database_restart_loses_nothing(tmp_path: Path, mint_url: str, databas
         watchers = stack.enter_context(replicas(2, tmp_path / "watchers",
                                                 wallet.watcher_secret, database))  # fmt: skip
         register_wallet(wallet.path, watchers[0].url, hop.url, [relay.url])
-        wait_for(lambda: all(w.health()["service_keys"] for w in watchers), 30,
-                 "both replicas to load the wallet's keys")  # fmt: skip
+        wait_subscribed(database, watchers, "both replicas")
         with Listener([relay.url], {"kinds": [23195], "#p": [app.pubkey]}) as replies:
             ids = ask(app, replies, 1, "the first answer")
             hop.opened.clear()

@@ -4,6 +4,7 @@
 - `queue.py`       request de-dup, delivery jobs (leases, retries, stored answers), dead letters
 - `wakes.py`       the wake-up and info-refresh schedule that feeds the queue
 - `replicas.py`    replica heartbeats (several watchers on one PostgreSQL database)
+- `tenants.py`     operators: suspend / resume / remove a wallet, per-wallet delivery counts
 - `migrations.py`  the versioned schema, applied at start
 
 SQLite in the data folder by default (base.py); PostgreSQL for a hosted watcher with several
@@ -18,14 +19,15 @@ from pathlib import Path
 
 from relay_watcher.db.base import Database, DatabaseUnavailable, SqliteDatabase
 from relay_watcher.db.migrations import migrate
-from relay_watcher.db.queue import DeliveryQueue, Job, new_id
-from relay_watcher.db.registry import Conflict, Registry, Wallet
+from relay_watcher.db.queue import DeliveryQueue, Job, QueueFull, new_id
+from relay_watcher.db.registry import Conflict, Registry, Suspended, Wallet
 from relay_watcher.db.replicas import ReplicaTable
+from relay_watcher.db.tenants import Tenants
 from relay_watcher.db.wakes import WakeSchedule
 
-__all__ = ["Conflict", "Database", "DatabaseUnavailable", "DeliveryQueue", "Job",
-           "Registry", "ReplicaTable", "WakeSchedule", "Wallet", "WatcherDB", "new_id",
-           "open_database"]  # fmt: skip
+__all__ = ["Conflict", "Database", "DatabaseUnavailable", "DeliveryQueue", "Job", "QueueFull",
+           "Registry", "ReplicaTable", "Suspended", "Tenants", "WakeSchedule", "Wallet",
+           "WatcherDB", "new_id", "open_database"]  # fmt: skip
 
 
 def is_database_url(target: object) -> bool:
@@ -52,6 +54,7 @@ class WatcherDB:
         self.queue = DeliveryQueue(self.base)
         self.wakes = WakeSchedule(self.base, self.queue)
         self.replicas = ReplicaTable(self.base)
+        self.tenants = Tenants(self.base)
 
     @contextmanager
     def tx(self) -> Iterator[Database]:

@@ -89,6 +89,20 @@ CREATE TABLE watcher_meta (
 );
 INSERT INTO watcher_meta (name, value) VALUES ('registry_version', 0)
 """),
+    Migration(3, "operators: suspended wallets, per-wallet delivery counts", """
+CREATE TABLE suspended_wallets (
+    wallet_pubkey TEXT PRIMARY KEY,
+    suspended_at BIGINT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE wallet_stats (
+    wallet_pubkey TEXT PRIMARY KEY,
+    delivered BIGINT NOT NULL,
+    failed BIGINT NOT NULL,
+    dropped BIGINT NOT NULL,
+    last_delivery_at BIGINT
+)
+"""),
 )  # fmt: skip
 
 LATEST = MIGRATIONS[-1].version

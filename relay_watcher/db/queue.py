@@ -47,6 +47,10 @@ LIMIT ?
 """
 
 
+class QueueFull(Exception):
+    """A wallet's per-tenant queue limit is reached (the request is refused, not kept)."""
+
+
 @dataclass
 class Job:
     id: str
@@ -72,9 +76,17 @@ class DeliveryQueue:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def accept_event(self, event: dict[str, Any], wallet: str, relays: list[str], now: int) -> bool:
+    def accept_event(
+        self,
+        event: dict[str, Any],
+        wallet: str,
+        relays: list[str],
+        now: int,
+        max_queued: int | None = None,
+    ) -> bool:
         """Record a request once (de-dup by event id) and queue its delivery, atomically.
-        Several replicas seeing one event: the first insert wins, the others get False."""
+        Several replicas seeing one event: the first insert wins, the others get False.
+        QueueFull if the wallet already has `max_queued` deliveries waiting (nothing kept)."""
         with self.db.tx() as c:
             inserted = c.execute(
                 "INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?)"
@@ -83,6 +95,10 @@ class DeliveryQueue:
             )
             if inserted != 1:
                 return False
+            if max_queued is not None:
+                row = c.one("SELECT COUNT(*) FROM jobs WHERE wallet_pubkey = ?", (wallet,))
+                if row is not None and int(row[0]) >= max_queued:
+                    raise QueueFull(f"wallet {wallet[:12]}… has {row[0]} deliveries queued")
             payload = json.dumps({"event": event, "relays": relays})
             self.enqueue(event["id"], wallet, "request", payload, now)
         return True

@@ -21,12 +21,17 @@ from relay_watcher.db.base import Database
 SIGNATURE_KEPT_S = 3600
 
 
-def _bump(c: Database) -> None:
+def bump(c: Database) -> None:
+    """Tell every replica that the registry changed (inside the changing transaction)."""
     c.execute("UPDATE watcher_meta SET value = value + 1 WHERE name = 'registry_version'")
 
 
 class Conflict(Exception):
     """A service key already belongs to another wallet, or a registration is stale."""
+
+
+class Suspended(Exception):
+    """The operator suspended this wallet (relay_watcher/db/tenants.py)."""
 
 
 @dataclass
@@ -53,7 +58,9 @@ class Registry:
         """Insert or replace a wallet's registration; returns the service keys it dropped."""
         with self.db.tx() as c:
             self._claim_signature(c, signature, signed_at, now)
-            _bump(c)
+            bump(c)
+            if c.one("SELECT 1 FROM suspended_wallets WHERE wallet_pubkey = ?", (wallet,)):
+                raise Suspended("this wallet is suspended by the watcher's operator")
             row = c.one("SELECT last_registration FROM wallets WHERE wallet_pubkey = ?", (wallet,))
             if row is not None and signed_at < row[0]:
                 raise Conflict("a newer registration of this wallet was already accepted")
@@ -108,7 +115,7 @@ class Registry:
                     (pub, wallet),
                 )
             if changed:
-                _bump(c)
+                bump(c)
         return changed > 0
 
     def unregister(self, wallet: str, signed_at: int, signature: str, now: int) -> bool:
@@ -121,7 +128,7 @@ class Registry:
                 raise Conflict("a newer registration of this wallet was already accepted")
             c.execute("DELETE FROM service_keys WHERE wallet_pubkey = ?", (wallet,))
             c.execute("DELETE FROM wallets WHERE wallet_pubkey = ?", (wallet,))
-            _bump(c)
+            bump(c)
         return True
 
     @staticmethod
@@ -142,10 +149,13 @@ class Registry:
         return Wallet(pubkey, row[0], json.loads(row[1])) if row else None
 
     def service_keys(self) -> Iterator[tuple[str, str, str]]:
-        """(service pubkey, wallet pubkey, relays JSON) of every registered key."""
+        """(service pubkey, wallet pubkey, relays JSON) of every key watched: registered,
+        and its wallet not suspended."""
         for row in self.db.stream(
             "SELECT k.service_pubkey, k.wallet_pubkey, w.relays FROM service_keys k"
             " JOIN wallets w ON w.wallet_pubkey = k.wallet_pubkey"
+            " WHERE NOT EXISTS (SELECT 1 FROM suspended_wallets s"
+            " WHERE s.wallet_pubkey = k.wallet_pubkey)"
         ):
             yield row[0], row[1], row[2]
 

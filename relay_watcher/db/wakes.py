@@ -35,7 +35,10 @@ class WakeSchedule:
                 " SELECT wallet_pubkey FROM wallets WHERE info_at <= ? LIMIT ?",
                 (now, now, limit),
             )
+            suspended = {r[0] for r in c.all("SELECT wallet_pubkey FROM suspended_wallets")}
             for (wallet,) in rows:
+                if wallet in suspended:  # kept due: it fires when the operator resumes it
+                    continue
                 taken = c.execute(
                     "UPDATE wallets SET wake_at = NULL, info_at = ? WHERE wallet_pubkey = ?"
                     " AND (wake_at <= ? OR info_at <= ?)",

@@ -1,0 +1,169 @@
+"""What one replica watches: `service pubkey -> wallet pubkey` of the wallets it owns (or has
+pinned) and, per relay, the keys to subscribe for.
+
+A full scan of the registry reads every key (a million rows at scale: seconds of CPU), so it
+runs in a worker thread on a connection of its own (`scan_in_thread`) and the event loop keeps
+answering relays and health checks meanwhile. Changes made on this replica while a scan runs
+(a registration, keys added over NWC) are applied at once as small edits and replayed onto
+the scan's result when it lands (`View.replay`), so a scan that began before them cannot
+undo them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relay_watcher.db import Registry, WatcherDB, open_database
+from relay_watcher.metrics import Metrics
+from relay_watcher.replicas import Membership, owners
+
+log = logging.getLogger("relay_watcher")
+PIN_S = 60.0  # a wallet registered (or changed over NWC) here is watched here this long
+
+
+@dataclass
+class View:
+    version: int = -1  # the registry version the scan started from
+    keys: dict[str, str] = field(default_factory=dict)  # service pubkey -> wallet pubkey
+    relays: dict[str, list[str]] = field(default_factory=dict)  # relay URL -> service pubkeys
+    wallets: int = 0
+
+    def edit(self, wallet: str, add: Iterable[str], remove: Iterable[str],
+             relays: Iterable[str]) -> None:  # fmt: skip
+        """Watch `add` for `wallet` on `relays`, stop watching `remove`."""
+        gone = {k for k in remove if self.keys.get(k) == wallet}
+        for key in gone:
+            del self.keys[key]
+        if gone:
+            for url, listed in self.relays.items():
+                self.relays[url] = [k for k in listed if k not in gone]
+        wallet = sys.intern(wallet)
+        for key in add:
+            if key in self.keys:
+                continue
+            key = sys.intern(key)
+            self.keys[key] = wallet
+            for url in relays:
+                self.relays.setdefault(url, []).append(key)
+
+
+@dataclass(frozen=True)
+class Edit:
+    wallet: str
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+    relays: tuple[str, ...]
+
+
+def scan(registry: Registry, owns: Callable[[str], bool]) -> View:
+    """Every watched key of the wallets `owns` accepts (strings interned: each wallet pubkey
+    and relay list is held once however many keys share it)."""
+    view = View(version=registry.version())
+    wallets: dict[str, str] = {}
+    parsed: dict[str, list[str]] = {}  # most wallets share one relays JSON text
+    for service, wallet, relays in registry.service_keys():
+        if not owns(wallet):
+            continue
+        key = sys.intern(service)
+        view.keys[key] = wallets.setdefault(wallet, sys.intern(wallet))
+        urls = parsed.get(relays)
+        if urls is None:
+            urls = parsed[relays] = json.loads(relays)
+        for url in urls:
+            view.relays.setdefault(url, []).append(key)
+    view.wallets = len(wallets)
+    return view
+
+
+def scan_in_thread(target: Path | str, owns: Callable[[str], bool]) -> View:
+    """`scan` on a connection of its own (run it with asyncio.to_thread)."""
+    base = open_database(target)
+    try:
+        return scan(Registry(base), owns)
+    finally:
+        base.close()
+
+
+def owns_fn(replica: str, live: tuple[str, ...], copies: int, pinned: dict[str, float],
+            now: float) -> Callable[[str], bool]:  # fmt: skip
+    """A frozen ownership test for a scan in another thread (no shared state)."""
+    pins = {w for w, until in pinned.items() if until > now}
+    everything = len(live) <= copies
+
+    def owns(wallet: str) -> bool:
+        return everything or wallet in pins or replica in owners(wallet, live, copies)
+
+    return owns
+
+
+class Watching:
+    """The replica's view and how it is kept current: full scans in a worker thread (one at
+    a time, asked for through `wanted`), small edits for changes made here, pins."""
+
+    def __init__(self, db: WatcherDB, target: Path | str, membership: Membership,
+                 metrics: Metrics) -> None:  # fmt: skip
+        self.db, self.target, self.membership, self.metrics = db, target, membership, metrics
+        self.view = View()
+        self.edits: list[tuple[int, Edit]] = []  # made here; replayed onto a newer scan
+        self.seq = 0
+        self.pinned: dict[str, float] = {}  # wallet -> until: watched here, owner or not
+        self.wanted = asyncio.Event()
+
+    def pin(self, wallet: str) -> None:
+        """Watch `wallet` here for PIN_S (its owners learn of a change a poll later)."""
+        self.pinned[wallet] = time.time() + PIN_S
+
+    def _owns(self) -> Callable[[str], bool]:
+        now = time.time()
+        self.pinned = {w: t for w, t in self.pinned.items() if t > now}
+        m = self.membership
+        live = m.live or (m.replica_id,)
+        return owns_fn(m.replica_id, live, m.copies, dict(self.pinned), now)
+
+    def load(self) -> None:
+        """Scan on the caller's thread (start-up, tests)."""
+        self._install(scan(self.db.registry, self._owns()), self.seq)
+
+    async def reload(self) -> None:
+        """Scan in a worker thread on a connection of its own; the loop goes on meanwhile."""
+        started = self.seq
+        view = await asyncio.to_thread(scan_in_thread, self.target, self._owns())
+        self._install(view, started)
+
+    async def reloader(self, then: asyncio.Event) -> None:
+        """One scan at a time; asks made during a scan are served by one more; `then` is
+        set after each (re-plan the subscriptions)."""
+        while True:
+            await self.wanted.wait()
+            self.wanted.clear()
+            try:
+                await self.reload()
+                then.set()
+            except Exception as exc:
+                log.warning("registry reload failed (%s); retrying", exc)
+                await asyncio.sleep(1)
+                self.wanted.set()
+
+    def _install(self, view: View, started: int) -> None:
+        """Take a scan's result, with the edits made here since it started replayed."""
+        self.edits = [(n, e) for n, e in self.edits if n > started]
+        for _, e in self.edits:
+            view.edit(e.wallet, e.add, e.remove, e.relays)
+        self.view = view
+        self.metrics.keys.set(len(view.keys))
+        self.metrics.wallets.set(view.wallets)
+
+    def edit(self, wallet: str, add: list[str], remove: list[str], relays: list[str]) -> None:
+        """Watch a change made on this replica at once (and keep it for the next scan)."""
+        self.seq += 1
+        change = Edit(wallet, tuple(add), tuple(remove), tuple(relays))
+        self.edits.append((self.seq, change))
+        self.view.edit(wallet, change.add, change.remove, change.relays)
+        self.metrics.keys.set(len(self.view.keys))
