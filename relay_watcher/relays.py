@@ -27,7 +27,10 @@ CHUNK = 500
 MAX_CHUNKS = 4
 CHUNKED_MAX = CHUNK * MAX_CHUNKS
 
-OnMessage = Callable[[str, str], Awaitable[None]]
+OnMessages = Callable[[list[tuple[str, str]]], Awaitable[None]]
+INBOX_MAX = 100_000  # messages read but not yet handled; past it new ones are dropped
+BATCH = 500
+NOTIFICATIONS = 1 << 17
 
 
 def plan_filters(pubkeys: list[str], since: int) -> list[dict[str, Any]]:
@@ -44,10 +47,17 @@ def plan_filters(pubkeys: list[str], since: int) -> list[dict[str, Any]]:
 
 
 class RelayPool:
-    def __init__(self, on_message: OnMessage, connect_timeout_s: float = 5.0) -> None:
-        self.on_message = on_message
+    def __init__(self, on_messages: OnMessages, connect_timeout_s: float = 5.0) -> None:
+        self.on_messages = on_messages
+        # the reader only moves messages here, so it keeps up with nostr-sdk's channel (a
+        # lagging reader loses messages there, silently); the consumer handles them in batches
+        self.inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(INBOX_MAX)
+        self.overflow = 0
         self.connect_timeout_s = connect_timeout_s
-        self.client = ns.ClientBuilder().build()  # subscriptions only
+        # subscriptions only; nostr-sdk's notification channel (default 4,096, two
+        # notifications per event) drops what a busy reader has not taken: a burst of 3,000
+        # requests lost 920 of them on one replica with the default
+        self.client = ns.ClientBuilder().notification_channel_size(NOTIFICATIONS).build()
         # Publishing on its own connections: a relay's OK to a publish would otherwise sit
         # unacknowledged on the subscription socket and hold the next request behind Nagle's
         # algorithm until the delayed ACK (~40 ms on loopback with nostr-sdk's LocalRelay).
@@ -57,6 +67,7 @@ class RelayPool:
         self._generation = 0  # makes every plan's subscription ids new
         self.plans: dict[str, list[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._consumer: asyncio.Task[None] | None = None
 
     def _opts(self) -> ns.RelayOptions:
         # garbage (oversize events...) must reach us to be counted; we check sizes ourselves
@@ -64,6 +75,7 @@ class RelayPool:
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read(), name="relay-reader")
+        self._consumer = asyncio.create_task(self._consume(), name="relay-consumer")
 
     async def ensure_relays(self, urls: set[str]) -> None:
         for url in sorted(urls - self.relays):
@@ -141,9 +153,19 @@ class RelayPool:
                 return
             if item.is_message():
                 try:
-                    await self.on_message(str(item.relay_url), item.message.as_json())
-                except Exception:
-                    log.exception("handling a relay message failed")
+                    self.inbox.put_nowait((str(item.relay_url), item.message.as_json()))
+                except asyncio.QueueFull:
+                    self.overflow += 1
+
+    async def _consume(self) -> None:
+        while True:
+            batch = [await self.inbox.get()]
+            while len(batch) < BATCH and not self.inbox.empty():
+                batch.append(self.inbox.get_nowait())
+            try:
+                await self.on_messages(batch)
+            except Exception:
+                log.exception("handling relay messages failed")
 
     async def publish(self, event: dict[str, Any], urls: list[str], timeout_s: float = 5.0) -> bool:
         """Send one event to `urls`; True if at least one relay accepted it."""
@@ -178,8 +200,9 @@ class RelayPool:
         return {str(url): relay.status().name.lower() for url, relay in relays.items()}
 
     async def close(self) -> None:
-        if self._reader:
-            self._reader.cancel()
+        for task in (self._reader, self._consumer):
+            if task:
+                task.cancel()
         for client in (self.client, self.publisher):
             try:
                 await asyncio.wait_for(client.shutdown(), 5)

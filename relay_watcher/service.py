@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
@@ -23,19 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from relay_watcher import registration, urls
-from relay_watcher.db import Conflict, DatabaseUnavailable, QueueFull, Suspended, WatcherDB
+from relay_watcher.db import Conflict, DatabaseUnavailable, Suspended, WatcherDB
 from relay_watcher.delivery import DeliveryConfig, Dispatcher
+from relay_watcher.intake import Intake, Request
 from relay_watcher.metrics import Metrics
 from relay_watcher.relays import RelayPool, plan_filters
 from relay_watcher.replicas import Membership
 from relay_watcher.watching import Watching
 from signer_core.crypto.secp import xonly_pubkey
-from signer_core.protocol.events import InvalidEvent, verify_event
 
 log = logging.getLogger("relay_watcher")
-
-MAX_EVENT_BYTES = 128 * 1024
-MAX_PENDING_EVENTS = 10_000  # requests held in memory while the database is unreachable
 
 
 @dataclass
@@ -72,8 +68,10 @@ class Watcher:
             self.membership.replica_id = config.replica_id
         # what this replica watches (watching.py)
         self.watching = Watching(self.db, config.db_path, self.membership, self.metrics)
-        self.pending: deque[tuple[dict[str, Any], str, str]] = deque()  # database outage
-        self.pool = RelayPool(self.on_message)
+        self.intake = Intake(
+            self.db, self.metrics, lambda: self.keys, self._kick, config.max_queued_per_wallet
+        )
+        self.pool = RelayPool(self.intake.on_messages)
         self.dispatcher = Dispatcher(
             self.db,
             self.metrics,
@@ -91,6 +89,9 @@ class Watcher:
         self.started = False
 
     # -- life cycle ----------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        self.dispatcher.kick.set()
 
     @property
     def replica_id(self) -> str:
@@ -273,79 +274,16 @@ class Watcher:
     # -- incoming relay messages ---------------------------------------------------------
 
     async def on_message(self, relay_url: str, text: str) -> None:
-        """One raw relay message. Garbage is counted and dropped; never raises."""
-        if len(text) > MAX_EVENT_BYTES + 1024:
-            self.metrics.dropped.labels("oversize").inc()
-            return
-        try:
-            msg = json.loads(text)
-        except ValueError:
-            self.metrics.dropped.labels("bad_json").inc()
-            return
-        if not isinstance(msg, list) or not msg or msg[0] != "EVENT":
-            return  # OK, EOSE, NOTICE, CLOSED...: nothing to deliver
-        raw = msg[2] if len(msg) >= 3 else None
-        if not isinstance(raw, dict):
-            self.metrics.dropped.labels("bad_event").inc()
-            return
-        if raw.get("kind") != 23194:
-            self.metrics.dropped.labels("other_kind").inc()
-            return
-        tags = raw.get("tags")
-        service = _p_tag(tags)
-        wallet = self.keys.get(service) if service else None
-        if wallet is None:
-            self.metrics.dropped.labels("not_ours").inc()
-            return
-        try:
-            event = verify_event(raw)
-        except InvalidEvent:
-            self.metrics.dropped.labels("invalid").inc()
-            return
-        if self.pending:  # the database is away: keep the order, queue behind the others
-            self._hold(dict(event), wallet, relay_url)
-            return
-        try:
-            accepted = self._accept(dict(event), wallet, relay_url)
-        except DatabaseUnavailable as exc:
-            log.warning("database unavailable; holding request %s in memory: %s",
-                        event["id"][:12], exc)  # fmt: skip
-            self._hold(dict(event), wallet, relay_url)
-            return
-        self._counted(accepted)
+        """One raw relay message (tests; the relays hand batches to the intake)."""
+        await self.intake.on_messages([(relay_url, text)])
 
-    def _accept(self, event: dict[str, Any], wallet: str, relay_url: str) -> bool:
-        now = int(time.time())
-        try:
-            return self.db.queue.accept_event(
-                event, wallet, [relay_url], now, self.config.max_queued_per_wallet
-            )
-        except QueueFull as exc:
-            log.warning("request refused: %s (per-wallet limit)", exc)
-            self.metrics.dropped.labels("wallet_queue_full").inc()
-            self._step("tenant counts", self.db.tenants.record, wallet, "dropped", now)
-            return False
-
-    def _counted(self, accepted: bool) -> None:
-        if accepted:
-            self.metrics.events.inc()
-            self.dispatcher.kick.set()
-        else:
-            self.metrics.duplicates.inc()
-
-    def _hold(self, event: dict[str, Any], wallet: str, relay_url: str) -> None:
-        """Kept until the database answers again (a relay does not keep ephemeral requests)."""
-        if len(self.pending) >= MAX_PENDING_EVENTS:
-            self.metrics.dropped.labels("database_unavailable").inc()
-            return
-        self.pending.append((event, wallet, relay_url))
+    @property
+    def pending(self) -> deque[Request]:
+        """Requests held in memory while the database is unreachable."""
+        return self.intake.pending
 
     def _flush_pending(self) -> None:
-        while self.pending:
-            event, wallet, relay_url = self.pending[0]
-            accepted = self._accept(event, wallet, relay_url)
-            self.pending.popleft()
-            self._counted(accepted)
+        self.intake.flush()
 
     # -- wake-ups ------------------------------------------------------------------------
 
@@ -428,6 +366,8 @@ class Watcher:
             "registry_version": self.registry_version,
             "subscribed_version": self.subscribed_version,
             "held_requests": len(self.pending),
+            "inbox": self.pool.inbox.qsize(),  # relay messages read, not yet handled
+            "inbox_overflow": self.pool.overflow,  # dropped: the inbox was full
             "relays": status,
         }
         try:
@@ -443,12 +383,3 @@ def _same_keys(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> bool:
     """Two filter plans cover the same keys (the `since` alone does not warrant a new REQ)."""
     strip = [{k: v for k, v in f.items() if k != "since"} for f in a]
     return strip == [{k: v for k, v in f.items() if k != "since"} for f in b]
-
-
-def _p_tag(tags: object) -> str | None:
-    if not isinstance(tags, list):
-        return None
-    for tag in tags:
-        if isinstance(tag, list) and len(tag) >= 2 and tag[0] == "p" and isinstance(tag[1], str):
-            return tag[1]
-    return None

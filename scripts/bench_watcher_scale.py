@@ -138,12 +138,17 @@ def key_file(folder: Path) -> Path:
 
 def start_replicas(n: int, folder: Path, url: str, *flags: str) -> list[WatcherProcess]:
     key = key_file(folder)
-    out = []
-    for i in range(n):
-        w = WatcherProcess(folder / f"r{i}", key, 0, *flags, database_url=url)
-        w.child.start_timeout = 900
-        out.append(w.start())
-    wait(lambda: all(w.health()["replicas_live"] == n for w in out), 120, "replicas")
+    out: list[WatcherProcess] = []
+    try:
+        for i in range(n):
+            w = WatcherProcess(folder / f"r{i}", key, 0, *flags, database_url=url)
+            w.child.start_timeout = 900
+            out.append(w.start())
+        wait(lambda: all(w.health()["replicas_live"] == n for w in out), 120, "replicas")
+    except BaseException:  # leave no replica behind
+        for w in out:
+            w.stop()
+        raise
     return out
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from relay_watcher.db.base import Database
 
 MAX_ERROR_CHARS = 500
+ACCEPTED, DUPLICATE, FULL = "accepted", "duplicate", "full"
 CLAIM_LOCK = "nwc-watcher-claim"
 
 _COLUMNS = "id, wallet_pubkey, kind, payload, state, events, attempts, created_at"
@@ -87,21 +88,41 @@ class DeliveryQueue:
         """Record a request once (de-dup by event id) and queue its delivery, atomically.
         Several replicas seeing one event: the first insert wins, the others get False.
         QueueFull if the wallet already has `max_queued` deliveries waiting (nothing kept)."""
+        (outcome,) = self.accept_events([(event, wallet, relays)], now, max_queued)
+        if outcome == FULL:
+            raise QueueFull(f"wallet {wallet[:12]}… has {max_queued} deliveries queued")
+        return outcome == ACCEPTED
+
+    def accept_events(
+        self,
+        items: list[tuple[dict[str, Any], str, list[str]]],
+        now: int,
+        max_queued: int | None = None,
+    ) -> list[str]:
+        """`accept_event` for a batch read from the relays, in one transaction (one commit
+        for many requests under load); an outcome per item: ACCEPTED, DUPLICATE or FULL."""
+        outcomes: list[str] = []
         with self.db.tx() as c:
-            inserted = c.execute(
-                "INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?)"
-                " ON CONFLICT (event_id) DO NOTHING",
-                (event["id"], now),
-            )
-            if inserted != 1:
-                return False
-            if max_queued is not None:
-                row = c.one("SELECT COUNT(*) FROM jobs WHERE wallet_pubkey = ?", (wallet,))
-                if row is not None and int(row[0]) >= max_queued:
-                    raise QueueFull(f"wallet {wallet[:12]}… has {row[0]} deliveries queued")
-            payload = json.dumps({"event": event, "relays": relays})
-            self.enqueue(event["id"], wallet, "request", payload, now)
-        return True
+            for event, wallet, relays in items:
+                inserted = c.execute(
+                    "INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?)"
+                    " ON CONFLICT (event_id) DO NOTHING",
+                    (event["id"], now),
+                )
+                if inserted != 1:
+                    outcomes.append(DUPLICATE)
+                    continue
+                if max_queued is not None:
+                    row = c.one("SELECT COUNT(*) FROM jobs WHERE wallet_pubkey = ?", (wallet,))
+                    if row is not None and int(row[0]) >= max_queued:
+                        # not kept: a later copy may be accepted once the queue has room
+                        c.execute("DELETE FROM seen_events WHERE event_id = ?", (event["id"],))
+                        outcomes.append(FULL)
+                        continue
+                payload = json.dumps({"event": event, "relays": relays})
+                self.enqueue(event["id"], wallet, "request", payload, now)
+                outcomes.append(ACCEPTED)
+        return outcomes
 
     def enqueue(self, job_id: str, wallet: str, kind: str, payload: str, now: int) -> bool:
         """Queue a job unless one with this id is queued already (inside the caller's tx)."""

@@ -1,0 +1,134 @@
+"""From raw relay messages to queued deliveries.
+
+The relay reader (relays.py) only moves messages into a queue; this side drains it in
+batches: garbage is counted and dropped, events for keys watched here are verified (id,
+Schnorr), and the batch's requests are accepted in one transaction (de-dup + enqueue, one
+commit however many). A reader that falls behind loses messages silently inside nostr-sdk
+(its notification channel, 4,096 by default: a burst of 3,000 requests to one replica lost
+920 there; with the channel raised and this split, none: scripts/bench_watcher_scale.py
+throughput --replicas 1).
+
+While the database is unreachable, requests are held in memory (in order, up to
+MAX_PENDING_EVENTS) and accepted when it answers again: relays do not keep ephemeral events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from relay_watcher.db import DatabaseUnavailable, WatcherDB
+from relay_watcher.db.queue import ACCEPTED, DUPLICATE, FULL
+from relay_watcher.metrics import Metrics
+from signer_core.protocol.events import InvalidEvent, verify_event
+
+log = logging.getLogger("relay_watcher")
+
+MAX_EVENT_BYTES = 128 * 1024
+MAX_PENDING_EVENTS = 10_000
+REQUEST_KIND = 23194
+
+Request = tuple[dict[str, Any], str, str]  # event, wallet pubkey, relay URL
+
+
+class Intake:
+    def __init__(self, db: WatcherDB, metrics: Metrics, keys: Callable[[], dict[str, str]],
+                 kick: Callable[[], None], max_queued: int | None) -> None:  # fmt: skip
+        self.db, self.metrics, self.keys, self.kick = db, metrics, keys, kick
+        self.max_queued = max_queued
+        self.pending: deque[Request] = deque()
+
+    async def on_messages(self, batch: list[tuple[str, str]]) -> None:
+        """Raw relay messages (relay URL, text); never raises."""
+        found = [r for r in (self.check(url, text) for url, text in batch) if r is not None]
+        if not found:
+            return
+        if self.pending:  # the database is away: keep the order, queue behind the others
+            self.hold(found)
+            return
+        try:
+            self.accept(found)
+        except DatabaseUnavailable as exc:
+            log.warning("database unavailable; holding %d request(s) in memory: %s",
+                        len(found), exc)  # fmt: skip
+            self.hold(found)
+
+    def check(self, relay_url: str, text: str) -> Request | None:
+        """A verified request for a key watched here, or None (counted by reason)."""
+        if len(text) > MAX_EVENT_BYTES + 1024:
+            self.metrics.dropped.labels("oversize").inc()
+            return None
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            self.metrics.dropped.labels("bad_json").inc()
+            return None
+        if not isinstance(msg, list) or not msg or msg[0] != "EVENT":
+            return None  # OK, EOSE, NOTICE, CLOSED...: nothing to deliver
+        raw = msg[2] if len(msg) >= 3 else None
+        if not isinstance(raw, dict):
+            self.metrics.dropped.labels("bad_event").inc()
+            return None
+        if raw.get("kind") != REQUEST_KIND:
+            self.metrics.dropped.labels("other_kind").inc()
+            return None
+        service = _p_tag(raw.get("tags"))
+        wallet = self.keys().get(service) if service else None
+        if wallet is None:
+            self.metrics.dropped.labels("not_ours").inc()
+            return None
+        try:
+            event = verify_event(raw)
+        except InvalidEvent:
+            self.metrics.dropped.labels("invalid").inc()
+            return None
+        return dict(event), wallet, relay_url
+
+    def accept(self, found: list[Request]) -> None:
+        now = int(time.time())
+        items = [(event, wallet, [url]) for event, wallet, url in found]
+        outcomes = self.db.queue.accept_events(items, now, self.max_queued)
+        for (event, wallet, _url), outcome in zip(found, outcomes, strict=True):
+            if outcome == ACCEPTED:
+                self.metrics.events.inc()
+            elif outcome == DUPLICATE:
+                self.metrics.duplicates.inc()
+            elif outcome == FULL:
+                log.warning("request %s for wallet %s… refused: its queue is full",
+                            event["id"][:12], wallet[:12])  # fmt: skip
+                self.metrics.dropped.labels("wallet_queue_full").inc()
+                try:
+                    self.db.tenants.record(wallet, "dropped", now)
+                except Exception as exc:
+                    log.debug("counting a refusal failed: %s", exc)
+        if ACCEPTED in outcomes:
+            self.kick()
+
+    def hold(self, found: list[Request]) -> None:
+        """Kept until the database answers again (a relay does not keep ephemeral requests)."""
+        for item in found:
+            if len(self.pending) >= MAX_PENDING_EVENTS:
+                self.metrics.dropped.labels("database_unavailable").inc()
+                continue
+            self.pending.append(item)
+
+    def flush(self) -> None:
+        """Accept what was held (the scheduler's step); DatabaseUnavailable keeps it held."""
+        while self.pending:
+            batch = [self.pending[i] for i in range(min(500, len(self.pending)))]
+            self.accept(batch)
+            for _ in batch:
+                self.pending.popleft()
+
+
+def _p_tag(tags: object) -> str | None:
+    if not isinstance(tags, list):
+        return None
+    for tag in tags:
+        if isinstance(tag, list) and len(tag) >= 2 and tag[0] == "p" and isinstance(tag[1], str):
+            return tag[1]
+    return None
