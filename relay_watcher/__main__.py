@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from relay_watcher.operator import add_commands, run, target
 
@@ -27,7 +28,24 @@ def _key(path: str) -> bytes:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m relay_watcher", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="watcher_command", required=True)
+    add_serve(sub)
+    add_commands(sub)
+    return parser
+
+
+def add_parser(top: Any) -> None:
+    """`nwc-signer watcher serve|replicas|wallets|dead-letters ...` (the same commands as
+    `python -m relay_watcher`), for nwc_signer/cli.py: `add_parser(top)`."""
+    watcher = top.add_parser("watcher", help="run and operate a relay-watcher "
+                             "(docs/operating.md)", description=__doc__)  # fmt: skip
+    sub = watcher.add_subparsers(dest="watcher_command", required=True)
+    add_serve(sub)
+    add_commands(sub)
+    watcher.set_defaults(func=run_args)
+
+
+def add_serve(sub: Any) -> None:
     serve = sub.add_parser("serve", help="run the watcher")
     serve.add_argument("--data-dir", help="folder of watcher.db (SQLite, one process)")
     serve.add_argument(
@@ -67,24 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="local/dev stacks only: accept and call function URLs on loopback, private, "
         "link-local and other non-public addresses (refused by default: SSRF)",
     )
-    serve.add_argument("-v", "--verbose", action="store_true")
+    serve.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
     serve.add_argument(
         "--max-queued-per-wallet", type=int, default=100,
         help="per-tenant limit: requests beyond this many queued for one wallet are refused",
     )  # fmt: skip
-    add_commands(sub)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command != "serve":
+    if args.watcher_command == "serve":
+        logging.basicConfig(
+            level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+    return run_args(args)
+
+
+def run_args(args: argparse.Namespace) -> int:
+    """Run a parsed command (serve, or an operator command)."""
+    if args.watcher_command != "serve":
         return run(args)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     import uvicorn
 
     from relay_watcher.api import create_app

@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
     now = int(time.time())
     try:
         out: Any
-        if args.command == "replicas":
+        if args.watcher_command == "replicas":
             out = db.replicas.listing(time.time(), args.ttl)
-        elif args.command == "dead-letters":
+        elif args.watcher_command == "dead-letters":
             out = db.queue.dead_letters()[-args.limit :]
         elif args.action == "list":
             out = db.tenants.listing(args.limit, args.wallet)
