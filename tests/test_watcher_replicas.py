@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from nwc_signer.dev.relay import InProcessRelay
@@ -157,6 +156,8 @@ def wait_subscribed(url: str, watchers: list[WatcherProcess], who: str) -> None:
 
 
 def sql(url: str, query: str, *args: object) -> list[tuple[Any, ...]]:
+    import psycopg  # only once tests/pg.py found it (else the tests skip)
+
     with psycopg.connect(url, autocommit=True) as conn:
         return [tuple(r) for r in conn.execute(query, args).fetchall()]
 
