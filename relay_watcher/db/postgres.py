@@ -26,7 +26,8 @@ from relay_watcher.db.base import Database, DatabaseUnavailable, Row
 T = TypeVar("T")
 RECONNECT_EVERY_S = 0.5
 CONNECT_TIMEOUT_S = 3
-IDLE_PING_S = 1.0  # a transaction after this much quiet checks the connection first
+IDLE_PING_S = 1.0
+STATEMENT_TIMEOUT_MS = 30_000  # a transaction after this much quiet checks the connection first
 
 
 @functools.lru_cache(maxsize=512)
@@ -64,7 +65,19 @@ class PostgresDatabase(Database):
         if now < self._next_try:
             raise DatabaseUnavailable(self._last_error)
         try:
-            self._c = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            conn = psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                # a peer that vanished (network, failover) is noticed in ~25 s, not hours
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+            )
+            # no statement may hold the event loop indefinitely (a stuck lock, a sick server)
+            conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+            self._c = conn
         except psycopg.Error as exc:
             self._next_try = now + RECONNECT_EVERY_S
             self._last_error = f"cannot connect to {self.describe()}: {str(exc).strip()[:200]}"
