@@ -257,7 +257,7 @@ class Watcher:
 
     async def _sync_subscriptions_now(self) -> None:
         view = self.watching.view
-        per_relay = {url: keys for url, keys in view.relays.items() if keys}
+        per_relay = {url: list(keys) for url, keys in view.relays.items() if keys}
         await self.pool.ensure_relays(set(per_relay))
         since = int(time.time()) - self.config.lookback_s
         for url, keys in per_relay.items():
@@ -300,7 +300,10 @@ class Watcher:
                 replan |= bool(self._step("heartbeat", self._heartbeat, now))
                 last_beat = now
             self._step("held requests", self._flush_pending)
-            replan |= bool(self._step("registry poll", self._registry_moved))
+            followed = self._step("registry changes", self.watching.follow)
+            if followed:
+                self._resubscribe.set()
+            replan |= followed is None
             if replan:
                 self.watching.wanted.set()
             queued = self._step(
@@ -327,11 +330,9 @@ class Watcher:
             log.exception("%s failed", name)
         return None
 
-    def _registry_moved(self) -> bool:
-        return self.db.registry.version() != self.registry_version
-
     def _housekeeping(self, now: int) -> None:
         self.db.queue.forget_seen(now - self.config.seen_retention_s)
+        self.db.registry.forget_changes(now - 3600)
         self.db.replicas.forget_dead(now)
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
@@ -365,6 +366,8 @@ class Watcher:
             "service_keys": len(self.keys),
             "registry_version": self.registry_version,
             "subscribed_version": self.subscribed_version,
+            "registry_scans": self.watching.scans,
+            "registry_changes_followed": self.watching.followed,
             "held_requests": len(self.pending),
             "inbox": self.pool.inbox.qsize(),  # relay messages read, not yet handled
             "inbox_overflow": self.pool.overflow,  # dropped: the inbox was full

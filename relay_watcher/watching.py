@@ -1,12 +1,14 @@
 """What one replica watches: `service pubkey -> wallet pubkey` of the wallets it owns (or has
 pinned) and, per relay, the keys to subscribe for.
 
-A full scan of the registry reads every key (a million rows at scale: seconds of CPU), so it
-runs in a worker thread on a connection of its own (`scan_in_thread`) and the event loop keeps
-answering relays and health checks meanwhile. Changes made on this replica while a scan runs
-(a registration, keys added over NWC) are applied at once as small edits and replayed onto
-the scan's result when it lands (`View.replay`), so a scan that began before them cannot
-undo them.
+Registrations on any replica reach the others through the registry's change log (`follow`:
+a few rows per change, applied on the loop). A full scan of the registry reads every key (a
+million rows at scale: seconds of CPU); it is needed at start, when the live replicas change
+(ownership moves) and when the log has a gap, and it runs in a worker thread on a connection
+of its own (`scan_in_thread`) while the event loop keeps answering relays and health checks.
+Changes made on this replica while a scan runs (a registration, keys added over NWC) are
+applied at once as small edits and replayed onto the scan's result when it lands
+(`Watching._install`), so a scan that began before them cannot undo them.
 """
 
 from __future__ import annotations
@@ -26,32 +28,43 @@ from relay_watcher.replicas import Membership, owners
 
 log = logging.getLogger("relay_watcher")
 PIN_S = 60.0  # a wallet registered (or changed over NWC) here is watched here this long
+MAX_CHANGES = 1000  # further behind than this, a full scan is cheaper
 
 
 @dataclass
 class View:
-    version: int = -1  # the registry version the scan started from
+    version: int = -1  # the registry version this view reflects
     keys: dict[str, str] = field(default_factory=dict)  # service pubkey -> wallet pubkey
-    relays: dict[str, list[str]] = field(default_factory=dict)  # relay URL -> service pubkeys
+    relays: dict[str, set[str]] = field(default_factory=dict)  # relay URL -> service pubkeys
     wallets: int = 0
+
+    def drop(self, wallet: str, keys: Iterable[str]) -> None:
+        """Stop watching those of `keys` that belong to `wallet` here."""
+        gone = [k for k in keys if self.keys.get(k) == wallet]
+        for key in gone:
+            del self.keys[key]
+            for listed in self.relays.values():
+                listed.discard(key)
+
+    def put(self, wallet: str, keys: Iterable[str], relays: Iterable[str]) -> None:
+        """Watch `keys` for `wallet` on exactly `relays`."""
+        wallet, urls = sys.intern(wallet), set(relays)
+        for key in keys:
+            key = sys.intern(key)
+            if self.keys.get(key, wallet) != wallet:
+                continue  # another wallet's (a stale change): left alone
+            self.keys[key] = wallet
+            for url, listed in self.relays.items():
+                if url not in urls:
+                    listed.discard(key)
+            for url in urls:
+                self.relays.setdefault(url, set()).add(key)
 
     def edit(self, wallet: str, add: Iterable[str], remove: Iterable[str],
              relays: Iterable[str]) -> None:  # fmt: skip
         """Watch `add` for `wallet` on `relays`, stop watching `remove`."""
-        gone = {k for k in remove if self.keys.get(k) == wallet}
-        for key in gone:
-            del self.keys[key]
-        if gone:
-            for url, listed in self.relays.items():
-                self.relays[url] = [k for k in listed if k not in gone]
-        wallet = sys.intern(wallet)
-        for key in add:
-            if key in self.keys:
-                continue
-            key = sys.intern(key)
-            self.keys[key] = wallet
-            for url in relays:
-                self.relays.setdefault(url, []).append(key)
+        self.drop(wallet, remove)
+        self.put(wallet, add, relays)
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,7 @@ def scan(registry: Registry, owns: Callable[[str], bool]) -> View:
         if urls is None:
             urls = parsed[relays] = json.loads(relays)
         for url in urls:
-            view.relays.setdefault(url, []).append(key)
+            view.relays.setdefault(url, set()).add(key)
     view.wallets = len(wallets)
     return view
 
@@ -115,6 +128,8 @@ class Watching:
         self.seq = 0
         self.pinned: dict[str, float] = {}  # wallet -> until: watched here, owner or not
         self.wanted = asyncio.Event()
+        self.scans = 0  # full scans installed (operators: /health; tests)
+        self.followed = 0  # changes applied from the change log
 
     def pin(self, wallet: str) -> None:
         """Watch `wallet` here for PIN_S (its owners learn of a change a poll later)."""
@@ -151,12 +166,42 @@ class Watching:
                 await asyncio.sleep(1)
                 self.wanted.set()
 
+    def follow(self) -> bool | None:
+        """Catch up with the registry from its change log: True if something changed here,
+        False if nothing did, None if only a full scan can (a gap: the log was pruned, or
+        written without it; more than MAX_CHANGES behind; never scanned)."""
+        registry = self.db.registry
+        current, view = registry.version(), self.view
+        if current == view.version:
+            return False
+        if view.version < 0 or current - view.version > MAX_CHANGES:
+            return None
+        changes = registry.changes(view.version, current)
+        if len(changes) != current - view.version:
+            return None
+        owns = self._owns()
+        dropped: dict[str, set[str]] = {}
+        for _version, wallet, removed in changes:
+            dropped.setdefault(wallet, set()).update(removed)
+        for wallet, gone in dropped.items():
+            view.drop(wallet, gone)
+            found = registry.watched(wallet)
+            if found is not None and owns(wallet):
+                view.put(wallet, *found)
+            elif found is not None:
+                view.drop(wallet, found[0])  # registered, but watched by other replicas
+        view.version = current
+        self.followed += len(changes)
+        self.metrics.keys.set(len(view.keys))
+        return True
+
     def _install(self, view: View, started: int) -> None:
         """Take a scan's result, with the edits made here since it started replayed."""
         self.edits = [(n, e) for n, e in self.edits if n > started]
         for _, e in self.edits:
             view.edit(e.wallet, e.add, e.remove, e.relays)
         self.view = view
+        self.scans += 1
         self.metrics.keys.set(len(view.keys))
         self.metrics.wallets.set(view.wallets)
 

@@ -228,3 +228,66 @@ def test_requests_seen_while_the_database_is_away_are_held_then_queued(pg_url: s
     queued = {r[0] for r in watcher.db.base.all("SELECT id FROM jobs")}
     assert queued == {e["id"] for e in events}
     watcher.db.close()
+
+
+def _signed(
+    reg: bytes, services: list[bytes], action: str = "register"
+) -> tuple[dict[str, str], bytes]:
+    from relay_watcher import registration
+
+    return registration.build(reg, now=int(time.time()), function_url="http://127.0.0.1:9/",
+                              relays=["ws://127.0.0.1:9"], service_secrets=services,
+                              action=action)  # fmt: skip
+
+
+def test_replicas_follow_registrations_from_the_change_log(watcher_db: Path | str) -> None:
+    """A registration, a key change over NWC, an unregistration, a suspension and its end on
+    replica A reach replica B through the change log: applied without rescanning the
+    registry, and only for the wallets B owns. A gap in the log (a version bumped without
+    its row) asks for a full scan."""
+    import hashlib
+    from dataclasses import replace
+
+    from relay_watcher.replicas import owners
+    from signer_core.crypto.secp import xonly_pubkey
+
+    config = WatcherConfig(watcher_db, allow_private_function_urls=True, subscription_copies=1)
+    a = Watcher(replace(config, replica_id="replica-a"), os.urandom(32))
+    b = Watcher(replace(config, replica_id="replica-b"), os.urandom(32))
+    now = time.time()
+    a._heartbeat(now), b._heartbeat(now), a._heartbeat(now)
+    live = tuple(sorted((a.replica_id, b.replica_id)))
+    b._load_registry()
+    scans = b.watching.scans
+    regs = [hashlib.sha256(f"wallet {i}".encode()).digest() for i in range(12)]
+    services = [os.urandom(32) for _ in regs]
+    for reg, svc in zip(regs, services, strict=True):
+        assert asyncio.run(a.register(*_signed(reg, [svc])))[0] == 200
+    assert b.watching.follow() is True
+    mine = {xonly_pubkey(r).hex() for r in regs
+            if owners(xonly_pubkey(r).hex(), live, 1) == [b.replica_id]}  # fmt: skip
+    assert 0 < len(mine) < len(regs)  # the split is real (fixed ids and keys: always so)
+    assert set(b.keys.values()) == mine
+    assert b.watching.scans == scans  # no rescan
+
+    reg = next(r for r in regs if xonly_pubkey(r).hex() in mine)
+    wallet, old = xonly_pubkey(reg).hex(), xonly_pubkey(services[regs.index(reg)]).hex()
+    new = os.urandom(32).hex()
+    assert a.db.registry.update_keys(wallet, [new], [old])
+    b.watching.follow()
+    assert b.keys.get(new) == wallet and old not in b.keys
+    a.db.tenants.suspend(wallet, "test", int(time.time()))
+    b.watching.follow()
+    assert new not in b.keys
+    a.db.tenants.resume(wallet)
+    b.watching.follow()
+    assert b.keys.get(new) == wallet
+    assert asyncio.run(a.register(*_signed(reg, [], "unregister")))[0] == 200
+    b.watching.follow()
+    assert wallet not in b.keys.values()
+    assert b.watching.scans == scans
+
+    a.db.base.execute("UPDATE watcher_meta SET value = value + 1 WHERE name = 'registry_version'")
+    assert b.watching.follow() is None  # a gap: only a full scan can tell
+    a.db.close()
+    b.db.close()

@@ -103,6 +103,15 @@ CREATE TABLE wallet_stats (
     last_delivery_at BIGINT
 )
 """),
+    Migration(4, "registry change log: replicas follow registrations without rescans", """
+CREATE TABLE registry_changes (
+    version BIGINT PRIMARY KEY,
+    wallet_pubkey TEXT NOT NULL,
+    removed TEXT NOT NULL,
+    at BIGINT NOT NULL
+);
+CREATE INDEX registry_changes_at ON registry_changes (at)
+"""),
 )  # fmt: skip
 
 LATEST = MIGRATIONS[-1].version

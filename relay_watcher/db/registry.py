@@ -13,7 +13,8 @@ serialises registrations, so versions commit in order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from relay_watcher.db.base import Database
@@ -21,9 +22,23 @@ from relay_watcher.db.base import Database
 SIGNATURE_KEPT_S = 3600
 
 
-def bump(c: Database) -> None:
-    """Tell every replica that the registry changed (inside the changing transaction)."""
+def bump(c: Database, wallet: str, removed: Iterable[str], now: int) -> int:
+    """Tell every replica that `wallet` changed (inside the changing transaction): a new
+    registry version and its row in the change log, with the keys the change dropped. The
+    meta row's lock is held to commit, so versions become visible in order, without gaps."""
     c.execute("UPDATE watcher_meta SET value = value + 1 WHERE name = 'registry_version'")
+    row = c.one("SELECT value FROM watcher_meta WHERE name = 'registry_version'")
+    version = int(row[0]) if row else 0
+    c.execute(
+        "INSERT INTO registry_changes (version, wallet_pubkey, removed, at) VALUES (?, ?, ?, ?)",
+        (version, wallet, json.dumps(sorted(set(removed))), now),
+    )
+    return version
+
+
+def keys_of(c: Database, wallet: str) -> list[str]:
+    return [r[0] for r in c.all(
+        "SELECT service_pubkey FROM service_keys WHERE wallet_pubkey = ?", (wallet,))]  # fmt: skip
 
 
 class Conflict(Exception):
@@ -58,7 +73,6 @@ class Registry:
         """Insert or replace a wallet's registration; returns the service keys it dropped."""
         with self.db.tx() as c:
             self._claim_signature(c, signature, signed_at, now)
-            bump(c)
             if c.one("SELECT 1 FROM suspended_wallets WHERE wallet_pubkey = ?", (wallet,)):
                 raise Suspended("this wallet is suspended by the watcher's operator")
             row = c.one("SELECT last_registration FROM wallets WHERE wallet_pubkey = ?", (wallet,))
@@ -93,6 +107,7 @@ class Registry:
                 " ON CONFLICT (service_pubkey) DO NOTHING",
                 [(pub, wallet) for pub in service_pubkeys],
             )
+            bump(c, wallet, dropped, now)
         return dropped
 
     def update_keys(self, wallet: str, add: list[str], remove: list[str]) -> bool:
@@ -115,7 +130,7 @@ class Registry:
                     (pub, wallet),
                 )
             if changed:
-                bump(c)
+                bump(c, wallet, remove, int(time.time()))
         return changed > 0
 
     def unregister(self, wallet: str, signed_at: int, signature: str, now: int) -> bool:
@@ -126,9 +141,10 @@ class Registry:
                 return False
             if signed_at < row[0]:
                 raise Conflict("a newer registration of this wallet was already accepted")
+            gone = keys_of(c, wallet)
             c.execute("DELETE FROM service_keys WHERE wallet_pubkey = ?", (wallet,))
             c.execute("DELETE FROM wallets WHERE wallet_pubkey = ?", (wallet,))
-            bump(c)
+            bump(c, wallet, gone, now)
         return True
 
     @staticmethod
@@ -158,6 +174,29 @@ class Registry:
             " WHERE s.wallet_pubkey = k.wallet_pubkey)"
         ):
             yield row[0], row[1], row[2]
+
+    def changes(self, after: int, upto: int) -> list[tuple[int, str, list[str]]]:
+        """(version, wallet, keys dropped) of the changes after `after` up to `upto`."""
+        rows = self.db.all(
+            "SELECT version, wallet_pubkey, removed FROM registry_changes"
+            " WHERE version > ? AND version <= ? ORDER BY version",
+            (after, upto),
+        )
+        return [(int(r[0]), str(r[1]), list(json.loads(r[2]))) for r in rows]
+
+    def watched(self, wallet: str) -> tuple[list[str], list[str]] | None:
+        """(service keys, relays) of a registered wallet that is not suspended, or None."""
+        row = self.db.one(
+            "SELECT relays FROM wallets w WHERE wallet_pubkey = ? AND NOT EXISTS"
+            " (SELECT 1 FROM suspended_wallets s WHERE s.wallet_pubkey = w.wallet_pubkey)",
+            (wallet,),
+        )
+        if row is None:
+            return None
+        return keys_of(self.db, wallet), list(json.loads(row[0]))
+
+    def forget_changes(self, before: int) -> None:
+        self.db.execute("DELETE FROM registry_changes WHERE at < ?", (before,))
 
     def version(self) -> int:
         """Bumped by every registration change (replicas poll it)."""

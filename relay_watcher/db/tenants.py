@@ -7,10 +7,11 @@ wallet would be a million series."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from relay_watcher.db.base import Database
-from relay_watcher.db.registry import bump
+from relay_watcher.db.registry import bump, keys_of
 
 _UPSERT = (
     "INSERT INTO wallet_stats (wallet_pubkey, delivered, failed, dropped, last_delivery_at)"
@@ -58,24 +59,25 @@ class Tenants:
                 (f"suspended by the operator: {reason[:200]}", now, wallet),
             )
             c.execute("DELETE FROM jobs WHERE wallet_pubkey = ?", (wallet,))
-            bump(c)
+            bump(c, wallet, keys_of(c, wallet), now)
         return moved
 
     def resume(self, wallet: str) -> bool:
         with self.db.tx() as c:
             found = c.execute("DELETE FROM suspended_wallets WHERE wallet_pubkey = ?", (wallet,))
-            bump(c)
+            bump(c, wallet, [], int(time.time()))
         return found == 1
 
     def remove(self, wallet: str) -> bool:
         """Forget a wallet (registration, keys, queued deliveries, counts). It may register
         again unless it is also suspended."""
         with self.db.tx() as c:
+            gone = keys_of(c, wallet)
             c.execute("DELETE FROM jobs WHERE wallet_pubkey = ?", (wallet,))
             c.execute("DELETE FROM service_keys WHERE wallet_pubkey = ?", (wallet,))
             c.execute("DELETE FROM wallet_stats WHERE wallet_pubkey = ?", (wallet,))
             found = c.execute("DELETE FROM wallets WHERE wallet_pubkey = ?", (wallet,))
-            bump(c)
+            bump(c, wallet, gone, int(time.time()))
         return found == 1
 
     def record(self, wallet: str, outcome: str, now: int) -> None:
