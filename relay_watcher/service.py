@@ -1,13 +1,14 @@
 """The watcher service: registry in memory + database, relay subscriptions, delivery, wake-ups.
 
-Everything runs on one asyncio loop; database calls are short and made from the loop. The
-in-memory part is just `service pubkey -> wallet pubkey` of the wallets this replica watches
-(the local filter for kind-wide subscriptions and the check before any signature work);
-function URLs and relays are read from the database per delivery.
+Everything runs on one asyncio loop; database calls are short and made from the loop (full
+registry scans excepted: a worker thread, watching.py). The in-memory part is just
+`service pubkey -> wallet pubkey` of the wallets this replica watches (the local filter for
+kind-wide subscriptions and the check before any signature work) and the keys per relay;
+function URLs are read from the database per delivery. Relay messages: intake.py.
 
 Replicas (replicas.py): several processes on one PostgreSQL database divide the wallets'
-subscriptions among themselves, share the delivery queue through leases, and learn of each
-other's registrations by polling the registry version. On SQLite there is one replica.
+subscriptions among themselves, share the delivery queue through leases, and follow each
+other's registrations through the registry's change log. On SQLite there is one replica.
 """
 
 from __future__ import annotations
