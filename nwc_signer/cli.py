@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     srv.set_defaults(func=cmd_function_serve)
 
     add_dev(top)
+    from relay_watcher.__main__ import add_parser as add_watcher
+
+    add_watcher(top)  # nwc-signer watcher serve|replicas|wallets|dead-letters
     __import__("deploy.aws.cli").aws.cli.add_parser(top)  # nwc-signer deploy aws ...
     return parser
 

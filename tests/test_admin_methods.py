@@ -212,6 +212,7 @@ def test_list_connections_shows_budget_used_and_writes_nothing(
     before = blob(wallet)
     listed = wallet.call(admin, "list_connections")["result"]["connections"]
     assert blob(wallet) == before, "listing is read-only"
+    # oldest first: made in the same second, the two are ordered by name ("home" < "shop")
     assert [c["name"] for c in listed] == ["home", "shop"]
     home, item = listed
     assert home["admin"] is True and "max_amount" not in home

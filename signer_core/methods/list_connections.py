@@ -15,7 +15,9 @@ from signer_core.state import Connection
 
 
 def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
-    conns = sorted(ctx.state.connections.values(), key=lambda c: (c.created_at, c.id))
+    # oldest first; connections made in the same second by name (then id), so the order
+    # never depends on the random ids (docs/nwc-admin-methods.md)
+    conns = sorted(ctx.state.connections.values(), key=lambda c: (c.created_at, c.name, c.id))
     return {"connections": [describe(ctx, c) for c in conns]}
 
 
