@@ -6,16 +6,46 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 def say(text: str) -> None:
     """A progress line on stderr (stdout carries the URL and the URI)."""
     print(f"==> {text}", file=sys.stderr, flush=True)
+
+
+def add_wallet_options(parser: Any, *, watcher_pubkey_help: str = "") -> None:
+    """The options every `deploy <platform>` shares: the watcher, the relays, the QR code."""
+    parser.add_argument(
+        "--watcher-pubkey",
+        default="",
+        help=watcher_pubkey_help or "the relay-watcher's x-only public key, 64 hex (required)",
+    )
+    parser.add_argument(
+        "--watcher-url",
+        default="",
+        help="the watcher's base URL to register with (default: do not register)",
+    )
+    parser.add_argument(
+        "--relays",
+        default="wss://relay.getalby.com/v1",
+        help="comma-separated relays for the connections (default: %(default)s)",
+    )
+    parser.add_argument("--no-qr", action="store_true", help="print the URI without its QR code")
+
+
+def missing_data_dir(data_dir: str | None) -> bool:
+    """True (after saying so) when a deploy was asked for without its wallet folder."""
+    if data_dir:
+        return False
+    print("nwc-signer: --data-dir is required", file=sys.stderr)
+    return True
 
 
 def read_token(token_file: str | None, env_name: str, what: str = "API token") -> str:
@@ -107,3 +137,38 @@ def print_result(label: str, url: str, uri: str | None, *, qr: bool) -> None:
         print_uri(uri, qr=qr)
     else:
         print("the wallet already existed: its connections are unchanged")
+
+
+def poll(
+    read: Callable[[], T],
+    state: Callable[[T], str],
+    *,
+    ready: Callable[[T], bool],
+    failed: Callable[[T], str | None],
+    what: str,
+    error: type[Exception],
+    timeout_s: float = 900.0,
+    interval_s: float = 3.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    on_state: Callable[[str], None] | None = None,
+) -> T:
+    """Read a build until ``ready`` (returned) or ``failed`` (its text: ``error``), telling
+    ``on_state`` each new state; past ``timeout_s`` an ``error`` that says to come back."""
+    deadline = clock() + timeout_s
+    last = ""
+    while True:
+        item = read()
+        now = state(item)
+        if now != last and on_state is not None:
+            on_state(now)
+        last = now
+        if ready(item):
+            return item
+        why = failed(item)
+        if why is not None:
+            raise error(f"{what} {why}")
+        if clock() >= deadline:
+            raise error(f"{what} still {now} after {timeout_s:.0f} s; "
+                        "run the same command again later")  # fmt: skip
+        sleep(interval_s)

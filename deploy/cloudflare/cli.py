@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deploy.common import add_wallet_options, missing_data_dir
+
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"  # noqa: S105 (a variable name)
 ACCOUNT_ENV = "CLOUDFLARE_ACCOUNT_ID"
 
@@ -50,23 +52,7 @@ def add_parser(dep: Any) -> None:
     cf.add_argument("--bucket", default="", help="R2 bucket (default: NAME-state)")
     cf.add_argument("--database", default="", help="D1 database (default: NAME-guard)")
     cf.add_argument(
-        "--watcher-pubkey",
-        default="",
-        help="the relay-watcher's x-only public key, 64 hex (required unless "
-        "--existing-worker finds it on the Worker)",
-    )
-    cf.add_argument(
-        "--watcher-url",
-        default="",
-        help="the watcher's base URL to register with (default: do not register)",
-    )
-    cf.add_argument(
         "--mint-url", default="", help="the Cashu mint's URL (required when the wallet is created)"
-    )
-    cf.add_argument(
-        "--relays",
-        default="wss://relay.getalby.com/v1",
-        help="comma-separated relays for the connections (default: %(default)s)",
     )
     cf.add_argument(
         "--existing-worker",
@@ -79,12 +65,16 @@ def add_parser(dep: Any) -> None:
         default="build/cloudflare",
         help="folder the bundle is built in (default: %(default)s)",
     )
-    cf.add_argument("--no-qr", action="store_true", help="print the URI without its QR code")
     cf.add_argument(
         "--print-hash",
         action="store_true",
         help="only build the bundle and print the hash of the exact code a deploy uploads "
         "(the onboarding page shows the same hash); needs no token",
+    )
+    add_wallet_options(
+        cf,
+        watcher_pubkey_help="the relay-watcher's x-only public key, 64 hex (required unless "
+        "--existing-worker finds it on the Worker)",
     )
     cf.set_defaults(func=run)
 
@@ -106,8 +96,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"nwc-signer: {exc}", file=sys.stderr)
             return 2
         return 0
-    if not args.data_dir:
-        print("nwc-signer: --data-dir is required", file=sys.stderr)
+    if missing_data_dir(args.data_dir):
         return 2
     from deploy.cloudflare.api import Api, CloudflareError
     from deploy.cloudflare.setup import Target, deploy, register

@@ -160,24 +160,18 @@ class Api:
         on_status: Callable[[str], None] | None = None,
     ) -> schema.Revision:
         """Poll ``GET /revisions/{id}`` until the build is over; the revision if it succeeded."""
-        deadline = clock() + timeout_s
-        last = ""
-        while True:
-            rev = self.revision(revision_id)
-            if rev.status != last and on_status is not None:
-                on_status(rev.status)
-            last = rev.status
-            if rev.status == "succeeded":
-                return rev
-            if rev.status in schema.TERMINAL:
-                reason = f": {rev.failure_reason}" if rev.failure_reason else ""
-                raise DenoError(f"revision {revision_id} {rev.status}{reason}")
-            if clock() >= deadline:
-                raise DenoError(
-                    f"revision {revision_id} still {rev.status} after "
-                    f"{timeout_s:.0f} s; run the same command again later"
-                )
-            sleep(interval_s)
+        from deploy.common import poll
+
+        def failed(rev: schema.Revision) -> str | None:
+            if rev.status not in schema.TERMINAL:
+                return None
+            return rev.status + (f": {rev.failure_reason}" if rev.failure_reason else "")
+
+        return poll(lambda: self.revision(revision_id), lambda rev: rev.status,
+                    ready=lambda rev: rev.status == "succeeded", failed=failed,
+                    what=f"revision {revision_id}", error=DenoError, timeout_s=timeout_s,
+                    interval_s=interval_s, sleep=sleep, clock=clock,
+                    on_state=on_status)  # fmt: skip
 
     def timelines(self, revision_id: str) -> list[schema.Timeline]:
         what = f"reading revision {revision_id}'s timelines"

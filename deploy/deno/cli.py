@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deploy.common import add_wallet_options, missing_data_dir
+
 TOKEN_ENV = "DENO_DEPLOY_TOKEN"  # noqa: S105 (a variable name; the official CLI's too)
 
 
@@ -44,22 +46,7 @@ def add_parser(dep: Any) -> None:
         help="the app's slug, also its host <app>.<org>.deno.net (default: %(default)s)",
     )
     dn.add_argument(
-        "--watcher-pubkey",
-        default="",
-        help="the relay-watcher's x-only public key, 64 hex (required)",
-    )
-    dn.add_argument(
-        "--watcher-url",
-        default="",
-        help="the watcher's base URL to register with (default: do not register)",
-    )
-    dn.add_argument(
         "--mint-url", default="", help="the Cashu mint's URL (required when the wallet is created)"
-    )
-    dn.add_argument(
-        "--relays",
-        default="wss://relay.getalby.com/v1",
-        help="comma-separated relays for the connections (default: %(default)s)",
     )
     dn.add_argument(
         "--url", default="", help="the app's URL when not its production domain (a custom domain)"
@@ -67,13 +54,13 @@ def add_parser(dep: Any) -> None:
     dn.add_argument(
         "--out", default="build/deno", help="folder the bundle is built in (default: %(default)s)"
     )
-    dn.add_argument("--no-qr", action="store_true", help="print the URI without its QR code")
     dn.add_argument(
         "--print-hash",
         action="store_true",
         help="only build the app folder and print the hash of the exact code a deploy uploads "
         "(the onboarding page shows the same hash); needs no token",
     )
+    add_wallet_options(dn)
     dn.set_defaults(func=run)
 
 
@@ -94,8 +81,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"nwc-signer: {exc}", file=sys.stderr)
             return 2
         return 0
-    if not args.data_dir:
-        print("nwc-signer: --data-dir is required", file=sys.stderr)
+    if missing_data_dir(args.data_dir):
         return 2
     from deploy.common import announce_registration, print_result
     from deploy.deno.api import Api, DenoError

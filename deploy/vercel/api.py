@@ -218,25 +218,19 @@ class Api:
         on_state: Callable[[str], None] | None = None,
     ) -> schema.Deployment:
         """Poll ``GET /v13/deployments/{id}`` until READY (with its aliases) or a failure."""
-        deadline = clock() + timeout_s
-        last = ""
-        while True:
-            dep = self.deployment(deployment_id)
-            if dep.readyState != last and on_state is not None:
-                on_state(dep.readyState)
-            last = dep.readyState
-            if dep.readyState == "READY" and dep.aliasAssigned:
-                return dep
-            if dep.readyState in ("ERROR", "CANCELED"):
-                reason = f": {dep.errorMessage}" if dep.errorMessage else ""
-                code = f" ({dep.errorCode})" if dep.errorCode else ""
-                raise VercelError(f"deployment {deployment_id} {dep.readyState}{code}{reason}")
-            if clock() >= deadline:
-                raise VercelError(
-                    f"deployment {deployment_id} still {dep.readyState} after "
-                    f"{timeout_s:.0f} s; run the same command again later"
-                )
-            sleep(interval_s)
+        from deploy.common import poll
+
+        def failed(dep: schema.Deployment) -> str | None:
+            if dep.readyState not in ("ERROR", "CANCELED"):
+                return None
+            code = f" ({dep.errorCode})" if dep.errorCode else ""
+            return dep.readyState + code + (f": {dep.errorMessage}" if dep.errorMessage else "")
+
+        return poll(lambda: self.deployment(deployment_id), lambda dep: dep.readyState,
+                    ready=lambda dep: dep.readyState == "READY" and bool(dep.aliasAssigned),
+                    failed=failed, what=f"deployment {deployment_id}", error=VercelError,
+                    timeout_s=timeout_s, interval_s=interval_s, sleep=sleep, clock=clock,
+                    on_state=on_state)  # fmt: skip
 
     # --- the Blob store ---------------------------------------------------------------
 

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from deploy.common import add_wallet_options, missing_data_dir
+
 TOKEN_ENV = "VERCEL_TOKEN"  # noqa: S105 (a variable name; the official CLI's too)
 
 
@@ -67,21 +69,6 @@ def add_parser(dep: Any) -> None:
         "--mint-url", default="", help="the Cashu mint's URL (required with --backend cashu)"
     )
     vc.add_argument(
-        "--watcher-pubkey",
-        default="",
-        help="the relay-watcher's x-only public key, 64 hex (required)",
-    )
-    vc.add_argument(
-        "--watcher-url",
-        default="",
-        help="the watcher's base URL to register with (default: do not register)",
-    )
-    vc.add_argument(
-        "--relays",
-        default="wss://relay.getalby.com/v1",
-        help="comma-separated relays for the connections (default: %(default)s)",
-    )
-    vc.add_argument(
         "--region", default="iad1", help="the Blob store's region (default: %(default)s)"
     )
     vc.add_argument(
@@ -94,7 +81,7 @@ def add_parser(dep: Any) -> None:
         action="store_true",
         help="print the hash of the exact files uploaded (bundle: only the hash)",
     )
-    vc.add_argument("--no-qr", action="store_true", help="print the URI without its QR code")
+    add_wallet_options(vc)
     vc.set_defaults(func=run)
 
 
@@ -115,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         print(built.digest if args.print_hash else built.report())
         return 0
-    if not args.data_dir:
-        print("nwc-signer: --data-dir is required", file=sys.stderr)
+    if missing_data_dir(args.data_dir):
         return 2
     from deploy.common import announce_registration, print_result
     from deploy.vercel.api import Api, VercelError
