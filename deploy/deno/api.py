@@ -13,19 +13,18 @@ Failures become ``DenoError``: one line with the API's own message, never the to
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from deploy.deno import schema
+from deploy.rest import RestApi
 
 DEFAULT_BASE_URL = "https://api.deno.com/v2"
 BASE_URL_ENV = "DENO_DEPLOY_API_URL"  # the tests point it at a loopback fake
-M = TypeVar("M", bound=BaseModel)
 
 
 class DenoError(Exception):
@@ -46,27 +45,17 @@ def _message(res: httpx.Response) -> str:
     return f"HTTP {res.status_code}"
 
 
-class Api:
+class Api(RestApi):
     """One organization's API, as its access token sees it."""
 
-    def __init__(
-        self,
-        token: str,
-        *,
-        base_url: str | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float = 120.0,
-    ) -> None:
-        base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-        self.client = httpx.Client(
-            base_url=base,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=timeout,
-            transport=transport,
-        )
+    error = DenoError
+    service = "the Deno Deploy API"
+    default_base_url = DEFAULT_BASE_URL
+    base_url_env = BASE_URL_ENV
+    auth_hint = " (check the access token: an organization token, ddo_...)"
 
-    def close(self) -> None:
-        self.client.close()
+    def message(self, res: httpx.Response) -> str:
+        return _message(res)
 
     def call(
         self,
@@ -80,40 +69,10 @@ class Api:
         missing_ok: bool = False,
     ) -> Any:
         """One request; its JSON answer, or None for a 404 when ``missing_ok``."""
-        content = None
-        headers = {}
-        if body is not None:
-            content = body.model_dump_json(exclude_none=True).encode()
-            headers["Content-Type"] = "application/json"
-        try:
-            res = self.client.request(method, path, content=content, params=params, headers=headers)
-        except httpx.HTTPError as exc:
-            raise DenoError(
-                f"{what}: cannot reach the Deno Deploy API ({type(exc).__name__})"
-            ) from None
-        if missing_ok and res.status_code == 404:
-            return None
-        if res.status_code not in ok:
-            hint = ""
-            if res.status_code in (401, 403):
-                hint = " (check the access token: an organization token, ddo_...)"
-            raise DenoError(f"{what}: {_message(res)}{hint}")
-        try:
-            return res.json() if res.content else None
-        except ValueError:
-            raise DenoError(f"{what}: the API's answer is not JSON") from None
-
-    @staticmethod
-    def parse(what: str, model: type[M], data: Any) -> M:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "answer"
-            raise DenoError(
-                f"{what}: the API's answer does not match the published shape "
-                f"({where}: {first['msg']})"
-            ) from None
+        content = None if body is None else body.model_dump_json(exclude_none=True).encode()
+        headers = {} if body is None else {"Content-Type": "application/json"}
+        return self.send(what, method, path, content=content, headers=headers, params=params,
+                         ok=ok, missing_ok=missing_ok)  # fmt: skip
 
     # --- the calls --------------------------------------------------------------------
 

@@ -13,19 +13,18 @@ Failures become ``VercelError``: one line with the API's own message, never the 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from deploy.rest import RestApi
 from deploy.vercel import schema
 
 DEFAULT_BASE_URL = "https://api.vercel.com"
 BASE_URL_ENV = "VERCEL_API_URL"  # the tests point it at a loopback fake
-M = TypeVar("M", bound=BaseModel)
 
 
 class VercelError(Exception):
@@ -58,8 +57,14 @@ def _message(res: httpx.Response) -> str:
     return f"HTTP {res.status_code}"
 
 
-class Api:
+class Api(RestApi):
     """One account's (or one team's) API, as its access token sees it."""
+
+    error = VercelError
+    service = "the Vercel API"
+    default_base_url = DEFAULT_BASE_URL
+    base_url_env = BASE_URL_ENV
+    auth_hint = " (check the access token, and --team for a team's projects)"
 
     def __init__(
         self,
@@ -70,17 +75,17 @@ class Api:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 120.0,
     ) -> None:
-        base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        super().__init__(token, base_url=base_url, transport=transport, timeout=timeout)
         self.team = team
-        self.client = httpx.Client(
-            base_url=base,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=timeout,
-            transport=transport,
-        )
 
-    def close(self) -> None:
-        self.client.close()
+    def message(self, res: httpx.Response) -> str:
+        return _message(res)
+
+    def refused(self, what: str, res: httpx.Response) -> Exception:
+        err = _error(res)
+        if err.get("code") == "missing_files" and isinstance(err.get("missing"), list):
+            return MissingFilesError(f"{what}: {_message(res)}", [str(m) for m in err["missing"]])
+        return super().refused(what, res)
 
     def call(
         self,
@@ -103,40 +108,8 @@ class Api:
         query = dict(params or {})
         if self.team:  # a team's id (team_...) or its slug
             query["teamId" if self.team.startswith("team_") else "slug"] = self.team
-        try:
-            res = self.client.request(method, path, content=content, params=query, headers=headers)
-        except httpx.HTTPError as exc:
-            raise VercelError(
-                f"{what}: cannot reach the Vercel API ({type(exc).__name__})"
-            ) from None
-        if missing_ok and res.status_code == 404:
-            return None
-        if res.status_code not in ok:
-            err = _error(res)
-            if err.get("code") == "missing_files" and isinstance(err.get("missing"), list):
-                raise MissingFilesError(
-                    f"{what}: {_message(res)}", [str(m) for m in err["missing"]]
-                )
-            hint = ""
-            if res.status_code in (401, 403):
-                hint = " (check the access token, and --team for a team's projects)"
-            raise VercelError(f"{what}: {_message(res)}{hint}")
-        try:
-            return res.json() if res.content else {}
-        except ValueError:
-            raise VercelError(f"{what}: the API's answer is not JSON") from None
-
-    @staticmethod
-    def parse(what: str, model: type[M], data: Any) -> M:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "answer"
-            raise VercelError(
-                f"{what}: the API's answer does not match the published shape "
-                f"({where}: {first['msg']})"
-            ) from None
+        return self.send(what, method, path, content=content, headers=headers, params=query,
+                         ok=ok, missing_ok=missing_ok, empty={})  # fmt: skip
 
     # --- account and project ----------------------------------------------------------
 
