@@ -18,7 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_method_names_come_from_the_wallet_interface() -> None:
     assert methods.IMPLEMENTED[: len(LIGHTNING_METHOD_NAMES)] == LIGHTNING_METHOD_NAMES
-    assert set(methods.IMPLEMENTED) == LIGHTNING_METHODS | methods.SIGNER_METHODS
+    assert set(methods.IMPLEMENTED) == (
+        LIGHTNING_METHODS | set(methods.EXTENSION_METHOD_NAMES) | methods.SIGNER_METHODS
+    )
     assert len(set(methods.IMPLEMENTED)) == len(methods.IMPLEMENTED)
 
 

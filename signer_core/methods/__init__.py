@@ -22,15 +22,42 @@ ADMIN_METHODS = frozenset(ADMIN_METHOD_NAMES)
 # Methods answered by the signer itself, whatever the backend.
 SIGNER_METHOD_NAMES: tuple[str, ...] = ("get_budget",)
 SIGNER_METHODS = frozenset({*SIGNER_METHOD_NAMES, *ADMIN_METHOD_NAMES})
+# NWC extension methods (docs/nwc-extensions.md: 03 hold invoices, 321 pay/receive, Alby's
+# sign_message). Served where the backend lists them in Wallet.methods; on any other backend
+# they answer NOT_IMPLEMENTED naming the backend (request._run).
+EXTENSION_METHOD_NAMES: tuple[str, ...] = (
+    "pay",
+    "receive",
+    "make_hold_invoice",
+    "settle_hold_invoice",
+    "cancel_hold_invoice",
+    "sign_message",
+)
 # Methods a connection can be granted (the wallet backend may support fewer), in order.
-GRANTABLE_METHODS: tuple[str, ...] = (*LIGHTNING_METHOD_NAMES, *SIGNER_METHOD_NAMES)
+GRANTABLE_METHODS: tuple[str, ...] = (
+    *LIGHTNING_METHOD_NAMES,
+    *EXTENSION_METHOD_NAMES,
+    *SIGNER_METHOD_NAMES,
+)
 # Methods served by this signer, in get_info's order.
 IMPLEMENTED: tuple[str, ...] = (*GRANTABLE_METHODS, *ADMIN_METHOD_NAMES)
 # Methods every connection may call whatever it was granted: they reveal nothing of value
 # beyond the connection's own limits, and clients call them before anything else.
 ALWAYS_ALLOWED = frozenset({"get_info", *SIGNER_METHOD_NAMES})
 # Requests whose reply is stored in the ledger: repeating them must not repeat their effect.
-LEDGERED = frozenset({"pay_invoice", "make_invoice", "create_connection", "revoke_connection"})
+LEDGERED = frozenset(
+    {
+        "pay_invoice",
+        "make_invoice",
+        "pay",
+        "receive",
+        "make_hold_invoice",
+        "settle_hold_invoice",
+        "cancel_hold_invoice",
+        "create_connection",
+        "revoke_connection",
+    }
+)
 
 
 @dataclass
