@@ -82,6 +82,14 @@ def handle_webhook(
 def handle_delivery(delivery: Delivery, deps: Deps, now: int) -> WebhookResponse:
     """Steps 2-8 for a delivery already verified and parsed by the entry point."""
     started = time.perf_counter()
+    if delivery.type == "challenge" and delivery.challenge:  # registration (challenge.py)
+        from signer_core.protocol.challenge import sign_challenge
+        from signer_core.vault.keys import registration_secret
+
+        key = registration_secret(deps.secrets.root_secret, deps.config.wallet_id)
+        nonce, url = delivery.challenge["nonce"], delivery.challenge["function_url"]
+        signature = sign_challenge(key, nonce, deps.config.watcher_pubkey, url)
+        return _logged(WebhookResponse(200, challenge_signature=signature), started)
     try:
         if delivery.type == "wake":
             from signer_core.wake import handle_wake

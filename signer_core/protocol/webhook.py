@@ -27,7 +27,7 @@ DOMAIN = b"nwc-signer/webhook/v1"
 MAX_SKEW_S = 300
 MAX_BODY_BYTES = 256 * 1024
 
-DeliveryType = Literal["request", "wake"]
+DeliveryType = Literal["request", "wake", "challenge"]
 
 
 class WebhookAuthError(Exception):
@@ -50,9 +50,14 @@ class Delivery:
     relays: list[str] = field(default_factory=list)
     delivery_id: str = ""
     attempt: int = 1
+    # "challenge" (registration, signer_core/protocol/challenge.py): {"nonce", "function_url"}
+    challenge: dict[str, str] | None = None
 
     def encode(self) -> bytes:
         meta = {"id": self.delivery_id, "attempt": self.attempt}
+        if self.type == "challenge":
+            return json.dumps({"type": "challenge", "challenge": self.challenge,
+                               "delivery": meta}).encode()  # fmt: skip
         if self.type == "wake":
             return json.dumps({"type": "wake", "delivery": meta}).encode()
         body = {"type": "request", "event": self.event, "relays": self.relays, "delivery": meta}
@@ -125,7 +130,7 @@ def parse_delivery(body: bytes) -> Delivery:
     if not isinstance(raw, dict):
         raise BadDelivery("body must be a JSON object")
     kind = raw.get("type", "request")
-    if kind not in ("request", "wake"):
+    if kind not in ("request", "wake", "challenge"):
         raise BadDelivery(f"unknown delivery type {str(kind)[:32]!r}")
     relays = raw.get("relays", [])
     if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):
@@ -145,7 +150,27 @@ def parse_delivery(body: bytes) -> Delivery:
         if not isinstance(event, dict):
             raise BadDelivery("a request delivery needs an event object")
         delivery.event = event
+    if kind == "challenge":
+        delivery.challenge = _challenge(raw.get("challenge"))
     return delivery
+
+
+def challenge_delivery(nonce: str, function_url: str) -> Delivery:
+    """The registration challenge: the function answers with `challenge_signature`
+    (signer_core/protocol/challenge.py) to prove it holds the wallet's registration key."""
+    return Delivery("challenge", challenge={"nonce": nonce, "function_url": function_url},
+                    delivery_id=f"challenge-{nonce[:16]}")  # fmt: skip
+
+
+def _challenge(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise BadDelivery("a challenge delivery needs a challenge object")
+    nonce, url = raw.get("nonce"), raw.get("function_url")
+    if not isinstance(nonce, str) or not _hex(nonce, 64):
+        raise BadDelivery("challenge needs a 64-hex nonce")
+    if not isinstance(url, str) or not 0 < len(url) <= 2048:
+        raise BadDelivery("challenge needs a function_url")
+    return {"nonce": nonce, "function_url": url}
 
 
 # --- the answer (function -> watcher) ---------------------------------------------------
@@ -166,6 +191,7 @@ class WebhookResponse:
     # create_connection / revoke_connection over NWC (docs/nwc-admin-methods.md):
     # {"add": [{"pubkey": hex, "proof": hex}], "remove": [hex]}
     keys: dict[str, Any] | None = None
+    challenge_signature: str = ""  # answer to a "challenge" delivery (128 hex)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"events": self.events, "wake_at": self.wake_at}
@@ -175,6 +201,8 @@ class WebhookResponse:
             body["retry_after"] = self.retry_after
         if self.keys:
             body["keys"] = self.keys
+        if self.challenge_signature:
+            body["challenge_signature"] = self.challenge_signature
         return body
 
     @property
@@ -212,7 +240,12 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Webh
         message=str(raw.get("message", ""))[:200],
         retry_after=_retry_after(headers, raw.get("retry_after")),
         keys=_keys(raw.get("keys")),
+        challenge_signature=_signature(raw.get("challenge_signature")),
     )
+
+
+def _signature(raw: Any) -> str:
+    return raw if _hex(raw, 128) else ""
 
 
 def _keys(raw: Any) -> dict[str, Any] | None:
