@@ -27,7 +27,7 @@ DOMAIN = b"nwc-signer/webhook/v1"
 MAX_SKEW_S = 300
 MAX_BODY_BYTES = 256 * 1024
 
-DeliveryType = Literal["request", "wake", "challenge"]
+DeliveryType = Literal["request", "wake", "challenge", "invoice"]
 
 
 class WebhookAuthError(Exception):
@@ -52,9 +52,15 @@ class Delivery:
     attempt: int = 1
     # "challenge" (registration, signer_core/protocol/challenge.py): {"nonce", "function_url"}
     challenge: dict[str, str] | None = None
+    # "invoice" (LNURL-pay, docs/lightning-address.md): {"amount": msat, "metadata": str,
+    # "zap_request": 9734 event | absent, "comment": str | absent, "address": name@host}
+    invoice: dict[str, Any] | None = None
 
     def encode(self) -> bytes:
         meta = {"id": self.delivery_id, "attempt": self.attempt}
+        if self.type == "invoice":
+            invoice = {"type": "invoice", "invoice": self.invoice, "delivery": meta}
+            return json.dumps(invoice).encode()
         if self.type == "challenge":
             return json.dumps({"type": "challenge", "challenge": self.challenge,
                                "delivery": meta}).encode()  # fmt: skip
@@ -130,7 +136,7 @@ def parse_delivery(body: bytes) -> Delivery:
     if not isinstance(raw, dict):
         raise BadDelivery("body must be a JSON object")
     kind = raw.get("type", "request")
-    if kind not in ("request", "wake", "challenge"):
+    if kind not in ("request", "wake", "challenge", "invoice"):
         raise BadDelivery(f"unknown delivery type {str(kind)[:32]!r}")
     relays = raw.get("relays", [])
     if not isinstance(relays, list) or not all(isinstance(r, str) for r in relays):
@@ -152,6 +158,8 @@ def parse_delivery(body: bytes) -> Delivery:
         delivery.event = event
     if kind == "challenge":
         delivery.challenge = _challenge(raw.get("challenge"))
+    if kind == "invoice":
+        delivery.invoice = _invoice_request(raw.get("invoice"))
     return delivery
 
 
@@ -173,6 +181,66 @@ def _challenge(raw: Any) -> dict[str, str]:
     return {"nonce": nonce, "function_url": url}
 
 
+# --- invoice requests (LNURL-pay for a lightning address, docs/lightning-address.md) ---
+
+MAX_INVOICE_MSAT = 2_100_000_000_000_000_000  # 21M BTC: anything above is nonsense
+MAX_METADATA_CHARS = 8192
+MAX_COMMENT_CHARS = 640
+
+
+def invoice_delivery(
+    amount_msat: int,
+    metadata: str,
+    *,
+    zap_request: Mapping[str, Any] | None = None,
+    comment: str | None = None,
+    address: str = "",
+    delivery_id: str = "",
+) -> Delivery:
+    """A payer asked the wallet's lightning address for an invoice (the LNURL callback).
+    The function answers `invoice={"pr": bolt11}` or `invoice={"reason": why}`."""
+    body: dict[str, Any] = {"amount": amount_msat, "metadata": metadata, "address": address}
+    if zap_request is not None:
+        body["zap_request"] = dict(zap_request)
+    if comment:
+        body["comment"] = comment
+    return Delivery("invoice", invoice=body, delivery_id=delivery_id)
+
+
+def _invoice_request(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise BadDelivery("an invoice delivery needs an invoice object")
+    amount, metadata = raw.get("amount"), raw.get("metadata")
+    if type(amount) is not int or not 0 < amount <= MAX_INVOICE_MSAT:
+        raise BadDelivery("invoice amount must be a positive number of millisatoshis")
+    if not isinstance(metadata, str) or not 0 < len(metadata) <= MAX_METADATA_CHARS:
+        raise BadDelivery("invoice metadata must be the LNURL metadata string")
+    out: dict[str, Any] = {"amount": amount, "metadata": metadata}
+    address, comment, zap = raw.get("address", ""), raw.get("comment"), raw.get("zap_request")
+    out["address"] = address[:320] if isinstance(address, str) else ""
+    if comment is not None:
+        if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
+            raise BadDelivery(f"invoice comment must be text of at most {MAX_COMMENT_CHARS}")
+        out["comment"] = comment
+    if zap is not None:
+        if not isinstance(zap, dict):
+            raise BadDelivery("zap_request must be a Nostr event object")
+        out["zap_request"] = zap
+    return out
+
+
+def _invoice_answer(raw: Any) -> dict[str, str] | None:
+    """{"pr": bolt11} or {"reason": text the watcher may show the payer}; else None."""
+    if not isinstance(raw, dict):
+        return None
+    pr, reason = raw.get("pr"), raw.get("reason")
+    if isinstance(pr, str) and pr[:2].lower() == "ln" and len(pr) <= 4096 and pr.isascii():
+        return {"pr": pr}
+    if isinstance(reason, str) and reason:
+        return {"reason": reason[:200]}
+    return None
+
+
 # --- the answer (function -> watcher) ---------------------------------------------------
 
 
@@ -192,6 +260,7 @@ class WebhookResponse:
     # {"add": [{"pubkey": hex, "proof": hex}], "remove": [hex]}
     keys: dict[str, Any] | None = None
     challenge_signature: str = ""  # answer to a "challenge" delivery (128 hex)
+    invoice: dict[str, str] | None = None  # answer to an "invoice": {"pr"} or {"reason"}
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"events": self.events, "wake_at": self.wake_at}
@@ -203,6 +272,8 @@ class WebhookResponse:
             body["keys"] = self.keys
         if self.challenge_signature:
             body["challenge_signature"] = self.challenge_signature
+        if self.invoice:
+            body["invoice"] = self.invoice
         return body
 
     @property
@@ -241,6 +312,7 @@ def parse_response(status: int, headers: Mapping[str, str], body: bytes) -> Webh
         retry_after=_retry_after(headers, raw.get("retry_after")),
         keys=_keys(raw.get("keys")),
         challenge_signature=_signature(raw.get("challenge_signature")),
+        invoice=_invoice_answer(raw.get("invoice")),
     )
 
 
