@@ -5,13 +5,17 @@ whether the stored state changed."""
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from signer_core.protocol.webhook import request_delivery, sign_delivery
+from signer_core.crypto.secp import xonly_pubkey
+from signer_core.protocol.challenge import verify_challenge
+from signer_core.protocol.webhook import challenge_delivery, request_delivery, sign_delivery
+from signer_core.vault.keys import registration_secret
 from tests.conformance.conftest import Driver, store_fault
 from tests.conftest import mint_invoice
 from tests.nwc import App
@@ -135,7 +139,15 @@ def test_unknown_service_key_is_404(driver: Driver) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'{"type":"dance"}', b'{"type":"request"}', b"[" * 2000 + b"]" * 2000],
+    [
+        b"not json",
+        b"[]",
+        b'{"type":"dance"}',
+        b'{"type":"request"}',
+        b'{"type":"challenge"}',
+        b'{"type":"challenge","challenge":{"nonce":"xy","function_url":"https://f.example"}}',
+        b"[" * 2000 + b"]" * 2000,
+    ],
 )
 def test_malformed_bodies_are_400(driver: Driver, body: bytes) -> None:
     headers = sign_delivery(body, driver.target.watcher_secret, int(time.time()))
@@ -191,3 +203,33 @@ def test_wake_publishes_every_connection_info_event(driver: Driver) -> None:
     infos = [e for e in response.events if e["kind"] == 13194]
     authors = {e["pubkey"] for e in infos}
     assert {driver.app.uri.service_pubkey, second.uri.service_pubkey} <= authors
+
+
+# --- registration challenge -------------------------------------------------------------
+
+
+def _registration_pubkey(target: Any) -> str:
+    """The wallet's registration key as the watcher knows it (from the test's own copy)."""
+    wallet = target.wallet
+    if hasattr(wallet, "root_secret_hex"):  # lambda: the secret lives in the moto stack
+        root, wallet_id = bytes.fromhex(wallet.root_secret_hex()), wallet.stack.env["WALLET_ID"]
+    else:
+        from functions.local.datadir import DataDir
+
+        folder = DataDir(wallet.path)
+        root, wallet_id = folder.secrets().root_secret, folder.config().wallet_id
+    return xonly_pubkey(registration_secret(root, wallet_id)).hex()
+
+
+def test_registration_challenge_is_signed_by_the_registration_key(driver: Driver) -> None:
+    nonce, url = secrets.token_hex(32), "https://signer.example/webhook"
+    watcher = xonly_pubkey(driver.target.watcher_secret).hex()
+    response = unchanged(driver, lambda: driver.send(challenge_delivery(nonce, url)))
+    assert (response.status, response.events) == (200, [])
+    signature = response.challenge_signature
+    wallet = _registration_pubkey(driver.target)
+    assert verify_challenge(signature, wallet, nonce, watcher, url)
+    # bound to the nonce, the URL and the watcher: not reusable for another registration
+    assert not verify_challenge(signature, wallet, "00" * 32, watcher, url)
+    assert not verify_challenge(signature, wallet, nonce, watcher, url + "/other")
+    assert not verify_challenge(signature, wallet, nonce, "11" * 32, url)
