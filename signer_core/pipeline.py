@@ -12,7 +12,8 @@ A pure function of (webhook request, store, secrets, clock) so every platform en
   7 seal + compare-and-swap the new state   -> on conflict re-run on the fresh state
   8 return the signed reply and notifications, and when to wake us next
 Steps 3-8 are `request.handle_request` (an NWC request) or `wake.handle_wake` (a scheduled
-wake-up); what both share is `attempt.py`.
+wake-up) or `invoice_request.handle_invoice` (a lightning address's invoice request); what
+they share is `attempt.py`.
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ def handle_delivery(delivery: Delivery, deps: Deps, now: int) -> WebhookResponse
             from signer_core.wake import handle_wake
 
             response = _with_retries(lambda: handle_wake(deps, now), deps.config)
+        elif delivery.type == "invoice" and delivery.invoice:  # LNURL-pay (invoice_request.py)
+            from signer_core.invoice_request import handle_invoice
+
+            invoice = delivery.invoice
+            response = _with_retries(lambda: handle_invoice(deps, invoice, now), deps.config)
         else:
             event = _request_event(delivery.event, now)
             if event is None:
