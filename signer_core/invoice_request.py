@@ -1,0 +1,183 @@
+"""An invoice request for the wallet's lightning address (LNURL-pay), and its zap receipts.
+
+The watcher serves `/.well-known/lnurlp/<name>` for the wallet; a payer's callback becomes an
+`invoice` delivery (docs/lightning-address.md). This module answers it with a bolt11 made on
+the wallet backend, and, once a later sync sees such an invoice paid, signs the NIP-57 zap
+receipt (kind 9735) for the watcher to publish.
+
+- The invoice's description hash is sha256 of the LNURL metadata, or of the zap request JSON
+  for a zap (LUD-06, NIP-57). A backend that cannot make description-hash invoices (Cashu:
+  NUT-04 mint quotes take a plain description) gets the metadata's `text/plain` instead;
+  docs/lightning-address.md says what that costs.
+- The zap request rides with the transaction (its `metadata`, inside the sealed state); the
+  receipt is made from the settled transaction a sync reports (`ZapReceipts`, a wallet hook
+  the pipeline installs for wake-ups and NWC requests alike). A backend reports an incoming
+  payment settled once (the settlement is committed with the state before the answer
+  leaves), so a paid invoice yields one receipt; its `created_at` is the settlement time.
+- Receiving costs no budget: budgets are per connection and limit spending, and an invoice
+  request comes from no connection. The amount must be within the address's range.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from signer_core.attempt import PENDING_WAKE_S, Deps, WalletHook, open_backend
+from signer_core.protocol import zaps
+from signer_core.protocol.errors import ErrorCode, NwcError
+from signer_core.protocol.events import Event
+from signer_core.protocol.text import BadJson, loads
+from signer_core.protocol.webhook import WebhookResponse
+from signer_core.state import WalletState
+from signer_core.wallets.base import SyncResult, Transaction, Wallet
+
+log = logging.getLogger("nwc_signer.invoice_request")
+
+METADATA_KEY = "lightning_address"  # the transaction metadata this module writes
+MAX_DESCRIPTION_CHARS = 100
+
+
+def handle_invoice(deps: Deps, invoice: dict[str, Any], now: int) -> WebhookResponse:
+    """Make the invoice a payer asked for; 200 with {"pr"} or with a {"reason"} to show."""
+    amount, metadata = int(invoice["amount"]), str(invoice["metadata"])
+    if not zaps.MIN_SENDABLE_MSAT <= amount <= zaps.MAX_SENDABLE_MSAT:
+        return refuse(
+            f"amount must be between {zaps.MIN_SENDABLE_MSAT} and {zaps.MAX_SENDABLE_MSAT} msat"
+        )
+    zap: zaps.ZapRequest | None = None
+    if invoice.get("zap_request") is not None:
+        try:
+            zap = zaps.check_zap_request(invoice["zap_request"], amount)
+        except zaps.BadZapRequest as exc:
+            return refuse(str(exc))
+    session = deps.read_session()
+    state = session.open_as_admin()
+    wallet = open_backend(state, deps, now)
+    record: dict[str, Any] = {"address": invoice.get("address", "")}
+    if invoice.get("comment"):
+        record["comment"] = invoice["comment"]
+    if zap is not None:
+        record["zap_request"] = dict(zap.event)
+    described = zap.json() if zap is not None else metadata
+    try:
+        tx = _make_invoice(wallet, amount, described, metadata, {METADATA_KEY: record})
+    except NwcError as exc:
+        log.info("invoice request refused by the backend: %s", exc.code)
+        return refuse(exc.message)
+    remember_address(state, str(invoice.get("address", "")))
+    session.commit()
+    log.info("invoice made for a lightning address", extra={"zap": zap is not None})
+    return WebhookResponse(200, wake_at=now + PENDING_WAKE_S, invoice={"pr": tx.invoice})
+
+
+def refuse(reason: str) -> WebhookResponse:
+    """A 200 the watcher turns into LNURL's {"status": "ERROR", "reason": ...}."""
+    return WebhookResponse(200, message=reason, invoice={"reason": reason})
+
+
+def _make_invoice(
+    wallet: Wallet, amount: int, described: str, metadata: str, meta: dict[str, Any]
+) -> Transaction:
+    """With the description hash; a backend that has none gets the plain description."""
+    try:
+        return wallet.make_invoice(
+            amount_msat=amount,
+            description=None,
+            description_hash=zaps.description_hash(described),
+            expiry=None,
+            metadata=meta,
+        )
+    except NwcError as exc:
+        if exc.code != ErrorCode.NOT_IMPLEMENTED:
+            raise
+    return wallet.make_invoice(
+        amount_msat=amount,
+        description=plain_description(metadata),
+        description_hash=None,
+        expiry=None,
+        metadata=meta,
+    )
+
+
+def plain_description(metadata: str) -> str:
+    """The `text/plain` entry of LNURL metadata (what a payer's wallet shows)."""
+    try:
+        entries = loads(metadata)
+    except BadJson:
+        return ""
+    if isinstance(entries, list):
+        for entry in entries:
+            if isinstance(entry, list) and len(entry) == 2 and entry[0] == "text/plain":
+                return str(entry[1])[:MAX_DESCRIPTION_CHARS]
+    return ""
+
+
+class ZapReceipts:
+    """Sees every sync of a delivery (as a wallet hook, like the Lambda metering) and signs
+    a 9735 receipt for each zap invoice a sync reports paid, whichever path synced: a wake-up
+    or an NWC request. Keyed by payment hash: a sync re-run after a lost compare-and-swap
+    reports the same payment again and still yields one receipt."""
+
+    def __init__(self, root_secret: bytes, wallet_id: str, inner: WalletHook | None) -> None:
+        self._root_secret = root_secret
+        self._wallet_id = wallet_id
+        self._inner = inner
+        self.paid: dict[str, dict[str, Any]] = {}
+
+    def hook(self, wallet: Wallet) -> Wallet:
+        inner = self._inner(wallet) if self._inner is not None else wallet
+        watched: Wallet = _Watched(inner, self)  # type: ignore[assignment]
+        return watched
+
+    def saw(self, received: list[Transaction]) -> None:
+        for tx in received:
+            record = (tx.metadata or {}).get(METADATA_KEY)
+            if isinstance(record, dict) and isinstance(record.get("zap_request"), dict):
+                self.paid[tx.payment_hash] = tx.to_nip47()
+
+    def receipts(self, now: int) -> list[Event]:
+        if not self.paid:
+            return []
+        secret = zaps.zap_secret(self._root_secret, self._wallet_id)
+        out = [
+            zaps.zap_receipt(
+                secret,
+                tx["metadata"][METADATA_KEY]["zap_request"],
+                bolt11=str(tx.get("invoice", "")),
+                paid_at=int(tx.get("settled_at") or now),
+                preimage=tx.get("preimage"),
+            )
+            for tx in self.paid.values()
+        ]
+        log.info("zap receipts signed", extra={"receipts": len(out)})
+        return out
+
+
+class _Watched:
+    """The wallet, with its sync results shown to ZapReceipts on the way out."""
+
+    def __init__(self, inner: Wallet, receipts: ZapReceipts) -> None:
+        self._inner = inner
+        self._receipts = receipts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def sync(self) -> SyncResult:
+        result = self._inner.sync()
+        self._receipts.saw(result.received)
+        return result
+
+
+def lightning_address(state: WalletState) -> str | None:
+    """The wallet's lightning address (name@host) once one was claimed or used, else None."""
+    value = getattr(state, "lightning_address", None)
+    return value if isinstance(value, str) and value else None
+
+
+def remember_address(state: WalletState, address: str) -> None:
+    """Keep the address the watcher serves for this wallet (for get_info's `lud16`), where
+    the state has room for it (signer_core/state.py: `lightning_address`)."""
+    if address and "lightning_address" in getattr(state, "__dataclass_fields__", {}):
+        setattr(state, "lightning_address", address[:320])  # noqa: B010 - see docstring
