@@ -90,6 +90,44 @@ def add_serve(sub: Any) -> None:
         "--max-queued-per-wallet", type=int, default=100,
         help="per-tenant limit: requests beyond this many queued for one wallet are refused",
     )  # fmt: skip
+    serve.add_argument(
+        "--wallet-rate", type=float, default=120.0,
+        help="NWC requests a minute per wallet (token bucket per replica; 0: no limit); "
+             "over it requests are deferred, then dropped",
+    )  # fmt: skip
+    serve.add_argument(
+        "--wallet-burst",
+        type=float,
+        default=30.0,
+        help="requests a wallet may send at once before --wallet-rate applies",
+    )
+    serve.add_argument(
+        "--wallet-max-defer", type=float, default=30.0,
+        help="seconds a request over its wallet's rate may wait; later ones are dropped",
+    )  # fmt: skip
+    serve.add_argument("--registrations-per-min", type=float, default=6.0,
+                       help="registrations a minute per wallet (429 beyond)")  # fmt: skip
+    serve.add_argument(
+        "--registrations-per-min-per-client",
+        type=float,
+        default=60.0,
+        help="registration requests a minute per client address (429 beyond)",
+    )
+    serve.add_argument(
+        "--challenge-timeout", type=float, default=8.0,
+        help="seconds a function has to answer the registration challenge",
+    )  # fmt: skip
+    serve.add_argument(
+        "--no-registration-challenge", action="store_true",
+        help="tests and benchmarks with stand-in functions only: register function URLs "
+             "without the challenge that proves they are the wallet's",
+    )  # fmt: skip
+    serve.add_argument(
+        "--tenant-metrics-top",
+        type=int,
+        default=50,
+        help="wallets named in per-tenant metrics; the others are 'other'",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +165,14 @@ def run_args(args: argparse.Namespace) -> int:
         max_queued_per_wallet=args.max_queued_per_wallet,
         address=f"{args.host}:{args.port}",
         replica_id=args.replica_id,
+        wallet_rate_per_min=args.wallet_rate,
+        wallet_burst=args.wallet_burst,
+        wallet_max_defer_s=args.wallet_max_defer,
+        registrations_per_min=args.registrations_per_min,
+        registrations_per_min_per_client=args.registrations_per_min_per_client,
+        challenge_function_urls=not args.no_registration_challenge,
+        challenge_timeout_s=args.challenge_timeout,
+        tenant_metrics_top=args.tenant_metrics_top,
     )
     watcher = Watcher(config, _key(args.key_file))
     uvicorn.run(

@@ -50,7 +50,11 @@ _SIGNED = {
     "responses": {"400": {"description": "malformed, or a function_url the watcher refuses "
                                           "(private, loopback, link-local... addresses)"},
                   "401": {"description": "bad or stale signature"},
-                  "409": {"description": "replay, stale update, or key of another wallet"}},
+                  "403": {"description": "the wallet is suspended by the operator"},
+                  "409": {"description": "replay, stale update, or key of another wallet"},
+                  "422": {"description": "the function URL did not prove it is this wallet's "
+                                          "(unreachable, timeout, wrong key): the challenge"},
+                  "429": {"description": "too many registrations (Retry-After)"}},
 }  # fmt: skip
 
 
@@ -78,8 +82,11 @@ def create_app(watcher: Watcher) -> FastAPI:
             return JSONResponse({"message": gone}, status_code=400)
         if body is None:
             return JSONResponse({"message": "body too large"}, status_code=413)
-        status, answer = await watcher.register(dict(request.headers), body)
-        return JSONResponse(answer, status_code=status)
+        client = request.client.host if request.client else ""
+        status, answer = await watcher.register(dict(request.headers), body, client)
+        retry = answer.get("retry_after")
+        headers = {"Retry-After": str(retry)} if status == 429 and retry else None
+        return JSONResponse(answer, status_code=status, headers=headers)
 
     @app.put("/v1/wallets", openapi_extra=_SIGNED, summary="Register or update a wallet")
     async def register(request: Request) -> Response:

@@ -239,6 +239,7 @@ class Dispatcher:
 
     def _count(self, job: Job, outcome: str) -> None:
         """Per-wallet counts for operators; never fails a delivery."""
+        self.metrics.tenants.inc(job.wallet_pubkey, outcome)
         try:
             self.db.tenants.record(job.wallet_pubkey, outcome, int(time.time()))
         except Exception as exc:

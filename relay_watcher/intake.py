@@ -10,6 +10,13 @@ throughput --replicas 1).
 
 While the database is unreachable, requests are held in memory (in order, up to
 MAX_PENDING_EVENTS) and accepted when it answers again: relays do not keep ephemeral events.
+
+A wallet over its request rate (limits.py, `--wallet-rate`): the watcher cannot answer for
+the wallet (only the function holds its keys), so it defers rather than refuses: the request
+is queued to be delivered when the wallet's bucket has a token again. A request that would
+wait more than `max_defer_s` (the app has likely given up) is dropped and counted
+(`nwc_watcher_events_dropped_total{reason="rate_limited"}`, the wallet's `throttled` count);
+the app sees no answer, as with any unanswered NWC request, and may retry.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 
 from relay_watcher.db import DatabaseUnavailable, WatcherDB
 from relay_watcher.db.queue import ACCEPTED, DUPLICATE, FULL
+from relay_watcher.limits import TokenBuckets
 from relay_watcher.metrics import Metrics
 from signer_core.protocol.events import InvalidEvent, verify_event
 
@@ -36,10 +44,19 @@ Request = tuple[dict[str, Any], str, str]  # event, wallet pubkey, relay URL
 
 
 class Intake:
-    def __init__(self, db: WatcherDB, metrics: Metrics, keys: Callable[[], dict[str, str]],
-                 kick: Callable[[], None], max_queued: int | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        db: WatcherDB,
+        metrics: Metrics,
+        keys: Callable[[], dict[str, str]],
+        kick: Callable[[], None],
+        max_queued: int | None,
+        limiter: TokenBuckets | None = None,
+        max_defer_s: float = 30.0,
+    ) -> None:
         self.db, self.metrics, self.keys, self.kick = db, metrics, keys, kick
         self.max_queued = max_queued
+        self.limiter, self.max_defer_s = limiter, max_defer_s
         self.pending: deque[Request] = deque()
 
     async def on_messages(self, batch: list[tuple[str, str]]) -> None:
@@ -88,10 +105,38 @@ class Intake:
             return None
         return dict(event), wallet, relay_url
 
+    def _rate(self, found: list[Request], now: int) -> tuple[list[Request], list[float]]:
+        """Requests within their wallet's rate, with the delay each must wait."""
+        if self.limiter is None:
+            return found, []
+        kept, delays = [], []
+        for item in found:
+            delay = self.limiter.reserve(item[1], float(now), self.max_defer_s)
+            if delay is None:
+                log.warning("request %s for wallet %s… refused: over the wallet's request rate",
+                            item[0]["id"][:12], item[1][:12])  # fmt: skip
+                self.metrics.dropped.labels("rate_limited").inc()
+                self.metrics.throttled.labels("request_refused").inc()
+                self.metrics.tenants.inc(item[1], "throttled")
+                self._record(item[1], "throttled", now)
+                continue
+            if delay > 0:
+                self.metrics.throttled.labels("request_deferred").inc()
+            kept.append(item)
+            delays.append(delay)
+        return kept, delays
+
+    def _record(self, wallet: str, outcome: str, now: int) -> None:
+        try:
+            self.db.tenants.record(wallet, outcome, now)
+        except Exception as exc:
+            log.debug("counting a refusal failed: %s", exc)
+
     def accept(self, found: list[Request]) -> None:
         now = int(time.time())
+        found, delays = self._rate(found, now)
         items = [(event, wallet, [url]) for event, wallet, url in found]
-        outcomes = self.db.queue.accept_events(items, now, self.max_queued)
+        outcomes = self.db.queue.accept_events(items, now, self.max_queued, delays)
         for (event, wallet, _url), outcome in zip(found, outcomes, strict=True):
             if outcome == ACCEPTED:
                 self.metrics.events.inc()
@@ -101,10 +146,8 @@ class Intake:
                 log.warning("request %s for wallet %s… refused: its queue is full",
                             event["id"][:12], wallet[:12])  # fmt: skip
                 self.metrics.dropped.labels("wallet_queue_full").inc()
-                try:
-                    self.db.tenants.record(wallet, "dropped", now)
-                except Exception as exc:
-                    log.debug("counting a refusal failed: %s", exc)
+                self.metrics.tenants.inc(wallet, "dropped")
+                self._record(wallet, "dropped", now)
         if ACCEPTED in outcomes:
             self.kick()
 

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from relay_watcher.tenant_metrics import TenantCounter
+
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, tenant_top_n: int = 50) -> None:
         r = self.registry = CollectorRegistry()
+        # per wallet, bounded: the busiest tenant_top_n by name, the rest as "other"
+        self.tenants = TenantCounter(tenant_top_n)
+        r.register(self.tenants)
+        self.throttled = Counter(
+            "nwc_watcher_throttled_total",
+            "refusals and deferrals by a rate limit (limits.py): request_deferred (queued for"
+            " later), request_refused (over the deferral: dropped), registration (429)",
+            ["what"],
+            registry=r,
+        )
         self.events = Counter(
             "nwc_watcher_events_total", "NWC request events accepted for delivery", registry=r
         )

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from relay_watcher import registration, urls
+from relay_watcher.challenge import ChallengeFailed, prove_function_url
 from relay_watcher.db import Conflict, DatabaseUnavailable, Suspended, WatcherDB
 from relay_watcher.delivery import DeliveryConfig, Dispatcher
 from relay_watcher.intake import Intake, Request
+from relay_watcher.limits import TokenBuckets
 from relay_watcher.metrics import Metrics
 from relay_watcher.relays import RelayPool, plan_filters
 from relay_watcher.replicas import Membership
@@ -33,6 +35,8 @@ from relay_watcher.watching import Watching
 from signer_core.crypto.secp import xonly_pubkey
 
 log = logging.getLogger("relay_watcher")
+
+Throttled = tuple[int, dict[str, Any]] | None
 
 
 @dataclass
@@ -51,13 +55,29 @@ class WatcherConfig:
     max_queued_per_wallet: int | None = 100  # per-tenant limit: more requests are refused
     address: str = ""  # how operators reach this replica (shown in the replica listing)
     replica_id: str | None = None  # stable across restarts (e.g. a pod name); else random
+    # tenants (limits.py, challenge.py, tenant_metrics.py; docs/operating.md "Limits")
+    wallet_rate_per_min: float = 120.0  # NWC requests a minute per wallet (0: no limit)
+    wallet_burst: float = 30.0
+    wallet_max_defer_s: float = 30.0  # over the rate: deferred up to this long, then dropped
+    registrations_per_min: float = 6.0  # per wallet (signed registrations and unregistrations)
+    registrations_per_min_per_client: float = 60.0  # per client address, before any crypto
+    challenge_function_urls: bool = True  # registration proves control of the function URL
+    challenge_timeout_s: float = 8.0
+    tenant_metrics_top: int = 50  # wallets named in per-tenant metrics; the rest are "other"
 
 
 class Watcher:
     def __init__(self, config: WatcherConfig, watcher_secret: bytes) -> None:
         self.config = config
         self.pubkey = xonly_pubkey(watcher_secret).hex()
-        self.metrics = Metrics()
+        self.metrics = Metrics(config.tenant_metrics_top)
+        self._secret = watcher_secret
+        per_min = 1 / 60
+        self.request_limits = TokenBuckets(config.wallet_rate_per_min * per_min,
+                                           config.wallet_burst)  # fmt: skip
+        self.registration_limits = TokenBuckets(config.registrations_per_min * per_min, 5)
+        client_rate = config.registrations_per_min_per_client
+        self.client_limits = TokenBuckets(client_rate * per_min, max(client_rate, 1.0))
         self.db = WatcherDB(config.db_path)
         self.membership = Membership(
             address=config.address,
@@ -70,7 +90,13 @@ class Watcher:
         # what this replica watches (watching.py)
         self.watching = Watching(self.db, config.db_path, self.membership, self.metrics)
         self.intake = Intake(
-            self.db, self.metrics, lambda: self.keys, self._kick, config.max_queued_per_wallet
+            self.db,
+            self.metrics,
+            lambda: self.keys,
+            self._kick,
+            config.max_queued_per_wallet,
+            self.request_limits if config.wallet_rate_per_min > 0 else None,
+            config.wallet_max_defer_s,
         )
         self.pool = RelayPool(self.intake.on_messages)
         self.dispatcher = Dispatcher(
@@ -158,15 +184,39 @@ class Watcher:
 
     # -- registration --------------------------------------------------------------------
 
-    async def register(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
-        """Apply a signed registration; (HTTP status, JSON answer). Never raises."""
+    def _throttled(self, limits: TokenBuckets, key: str, rate: float, what: str) -> Throttled:
+        """Take a token, or the 429 to answer."""
+        wait = limits.take(key, time.time()) if rate > 0 else 0.0
+        if wait > 0:
+            self.metrics.throttled.labels("registration").inc()
+            self.metrics.registrations.labels("throttled").inc()
+            retry = max(1, int(wait + 0.999))
+            return 429, {"message": f"too many registrations {what}: at most {rate:g} a "
+                         f"minute; retry in {retry} s", "retry_after": retry}  # fmt: skip
+        return None
+
+    async def register(
+        self, headers: dict[str, str], body: bytes, client: str = ""
+    ) -> tuple[int, dict[str, Any]]:
+        """Apply a signed registration; (HTTP status, JSON answer). Never raises. A 429
+        answer carries `retry_after` (seconds; the API sends it as Retry-After)."""
         now = int(time.time())
+        cfg = self.config
+        refused = self._throttled(self.client_limits, client, cfg.registrations_per_min_per_client,
+                                  "from this address")  # fmt: skip
+        if refused is not None:
+            return refused
         try:
             reg = registration.verify(headers, body, now)
+            refused = self._throttled(self.registration_limits, reg.wallet_pubkey,
+                                      cfg.registrations_per_min, "of this wallet")  # fmt: skip
+            if refused is not None:
+                return refused
             if reg.action == "register":
                 await urls.check_registration(
                     reg.function_url, allow_private=self.config.allow_private_function_urls
                 )
+                await self._challenge(reg)
                 # watched here until its owners have read the new registry version
                 self.watching.pin(reg.wallet_pubkey)
             if reg.action == "unregister":
@@ -205,6 +255,10 @@ class Watcher:
             self.metrics.registrations.labels("refused").inc()
             log.info("registration refused: %s", exc)
             return 400, {"message": str(exc)}
+        except ChallengeFailed as exc:
+            self.metrics.registrations.labels("challenge_failed").inc()
+            log.info("registration of %s… refused: %s", reg.wallet_pubkey[:12], exc)
+            return exc.status, {"message": f"registration refused: {exc}"}
         except Conflict as exc:
             self.metrics.registrations.labels("conflict").inc()
             return 409, {"message": str(exc)}
@@ -224,6 +278,24 @@ class Watcher:
         self._resubscribe.set()
         self.dispatcher.kick.set()
         return 200, answer
+
+    async def _challenge(self, reg: registration.Registration) -> None:
+        """A new wallet, or a new function URL: the function must prove it is the wallet's
+        (challenge.py). A re-registration at the same URL (connections changed) is not asked
+        again."""
+        if not self.config.challenge_function_urls:
+            return
+        known = self.db.registry.wallet(reg.wallet_pubkey)
+        if known is not None and known.function_url == reg.function_url:
+            return
+        await prove_function_url(
+            self.dispatcher.http,
+            self._secret,
+            self.pubkey,
+            reg.wallet_pubkey,
+            reg.function_url,
+            self.config.challenge_timeout_s,
+        )
 
     async def _keys_changed(self, wallet: str, add: list[str], remove: list[str]) -> None:
         """A function added or dropped connection keys (create/revoke_connection over NWC):

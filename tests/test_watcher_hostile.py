@@ -54,7 +54,7 @@ class Client:
 
 @pytest.fixture
 def client(watcher_db: Path | str) -> Iterator[Client]:
-    watcher = Watcher(WatcherConfig(watcher_db), os.urandom(32))
+    watcher = Watcher(WatcherConfig(watcher_db, challenge_function_urls=False), os.urandom(32))
     yield Client(watcher)
     watcher.db.close()
 
@@ -143,7 +143,8 @@ def test_signed_odd_strings_are_a_4xx(client: Client, field: str, value: object)
 def test_client_gone_mid_body_is_not_an_exception(tmp_path: Path) -> None:
     """A client that disconnects before its body is complete (found by the fuzz): the app
     answers (to nobody) instead of raising, so the server logs no traceback."""
-    watcher = Watcher(WatcherConfig(tmp_path / "w.db"), os.urandom(32))
+    config = WatcherConfig(tmp_path / "w.db", challenge_function_urls=False)  # stand-in URLs
+    watcher = Watcher(config, os.urandom(32))
     app = create_app(watcher)
     incoming = [{"type": "http.request", "body": b'{"wallet', "more_body": True}]
     sent: list[dict[str, object]] = []

@@ -202,7 +202,8 @@ def _cut_connections(url: str) -> None:
 
 
 def test_requests_seen_while_the_database_is_away_are_held_then_queued(pg_url: str) -> None:
-    watcher = Watcher(WatcherConfig(pg_url, allow_private_function_urls=True), os.urandom(32))
+    config = WatcherConfig(pg_url, allow_private_function_urls=True, challenge_function_urls=False)
+    watcher = Watcher(config, os.urandom(32))
     pub = wallet(watcher.db, "a6")
     service = "5e" * 32
     watcher.db.registry.update_keys(pub, [service], [])
@@ -251,7 +252,8 @@ def test_replicas_follow_registrations_from_the_change_log(watcher_db: Path | st
     from relay_watcher.replicas import owners
     from signer_core.crypto.secp import xonly_pubkey
 
-    config = WatcherConfig(watcher_db, allow_private_function_urls=True, subscription_copies=1)
+    config = WatcherConfig(watcher_db, allow_private_function_urls=True, subscription_copies=1,
+                           challenge_function_urls=False)  # fmt: skip
     a = Watcher(replace(config, replica_id="replica-a"), os.urandom(32))
     b = Watcher(replace(config, replica_id="replica-b"), os.urandom(32))
     now = time.time()

@@ -57,6 +57,7 @@ def function() -> Iterator[str]:
 
 
 def watcher(target: Path | str, **config: object) -> Watcher:
+    config.setdefault("challenge_function_urls", False)  # stand-in function URLs
     return Watcher(WatcherConfig(target, allow_private_function_urls=True, **config),  # type: ignore[arg-type]
                    os.urandom(32))  # fmt: skip
 

@@ -34,6 +34,7 @@ from nwc_signer.dev.watcher import WatcherProcess, register_wallet, wallet_keys
 from relay_watcher import registration
 from relay_watcher.replicas import owners
 from signer_core.crypto.secp import xonly_pubkey
+from signer_core.protocol.challenge import sign_challenge
 from tests import pg
 from tests.e2e import Listener, metric, served, wait_for
 from tests.nwc import App, LocalWallet, remember_secret
@@ -87,21 +88,29 @@ class Hop:
 
 class WakeFunction:
     """Stands in for the functions of wake-only wallets (`/w/<n>`): counts the wake
-    deliveries of each; the first one of a wallet asks to be woken again WAKE_IN_S later."""
+    deliveries of each; the first one of a wallet asks to be woken again WAKE_IN_S later.
+    Answers the registration challenge as a function does, with each wallet's key."""
 
-    def __init__(self) -> None:
+    def __init__(self, watcher_pubkey: str) -> None:
         self.wakes: Counter[str] = Counter()
         self.asked: dict[str, int] = {}
+        self.keys: dict[str, bytes] = {}  # name -> registration secret
         fn = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
                 name = self.path.rsplit("/", 1)[-1]
-                fn.wakes[name] += 1
                 answer: dict[str, Any] = {"events": []}
-                if fn.wakes[name] == 1:
-                    answer["wake_at"] = fn.asked[name] = int(time.time()) + WAKE_IN_S
+                if body.get("type") == "challenge":
+                    ch = body["challenge"]
+                    answer["challenge_signature"] = sign_challenge(
+                        fn.keys[name], ch["nonce"], watcher_pubkey, ch["function_url"]
+                    )
+                else:
+                    fn.wakes[name] += 1
+                    if fn.wakes[name] == 1:
+                        answer["wake_at"] = fn.asked[name] = int(time.time()) + WAKE_IN_S
                 raw = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -188,8 +197,9 @@ def assert_each_answered_once(app: App, replies: Listener, ids: list[str]) -> No
 def register_wake_wallets(n: int, watchers: list[WatcherProcess], fn: WakeFunction,
                           relay: str) -> None:  # fmt: skip
     for i in range(n):
+        fn.keys[str(i)] = reg = os.urandom(32)
         headers, body = registration.build(
-            os.urandom(32), now=int(time.time()), function_url=f"{fn.url}/w/{i}",
+            reg, now=int(time.time()), function_url=f"{fn.url}/w/{i}",
             relays=[relay], service_secrets=[os.urandom(32)],
         )  # fmt: skip
         res = httpx.put(watchers[i % len(watchers)].url + "/v1/wallets", content=body,
@@ -202,7 +212,7 @@ def test_three_replicas_lose_one_mid_subscription_and_one_mid_delivery(
 ) -> None:
     wallet = LocalWallet.create(tmp_path / "w", mint_url)
     with InProcessRelay() as relay, served(wallet) as fn, contextlib.ExitStack() as stack:
-        hop, wakes = Hop(fn), WakeFunction()
+        hop, wakes = Hop(fn), WakeFunction(xonly_pubkey(wallet.watcher_secret).hex())
         stack.callback(hop.close)
         stack.callback(wakes.close)
         app = App.from_uri(wallet.connection_uri("--relay", relay.url))

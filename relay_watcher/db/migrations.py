@@ -112,6 +112,9 @@ CREATE TABLE registry_changes (
 );
 CREATE INDEX registry_changes_at ON registry_changes (at)
 """),
+    Migration(5, "tenants: requests refused over a wallet's rate limit", """
+ALTER TABLE wallet_stats ADD COLUMN throttled BIGINT NOT NULL DEFAULT 0
+"""),
 )  # fmt: skip
 
 LATEST = MIGRATIONS[-1].version

@@ -98,12 +98,14 @@ class DeliveryQueue:
         items: list[tuple[dict[str, Any], str, list[str]]],
         now: int,
         max_queued: int | None = None,
+        delays: list[float] | None = None,
     ) -> list[str]:
         """`accept_event` for a batch read from the relays, in one transaction (one commit
-        for many requests under load); an outcome per item: ACCEPTED, DUPLICATE or FULL."""
+        for many requests under load); an outcome per item: ACCEPTED, DUPLICATE or FULL.
+        `delays`: seconds before each may be delivered (a wallet over its rate, limits.py)."""
         outcomes: list[str] = []
         with self.db.tx() as c:
-            for event, wallet, relays in items:
+            for n, (event, wallet, relays) in enumerate(items):
                 inserted = c.execute(
                     "INSERT INTO seen_events (event_id, seen_at) VALUES (?, ?)"
                     " ON CONFLICT (event_id) DO NOTHING",
@@ -120,18 +122,21 @@ class DeliveryQueue:
                         outcomes.append(FULL)
                         continue
                 payload = json.dumps({"event": event, "relays": relays})
-                self.enqueue(event["id"], wallet, "request", payload, now)
+                due = now + (delays[n] if delays else 0.0)
+                self.enqueue(event["id"], wallet, "request", payload, now, due)
                 outcomes.append(ACCEPTED)
         return outcomes
 
-    def enqueue(self, job_id: str, wallet: str, kind: str, payload: str, now: int) -> bool:
+    def enqueue(
+        self, job_id: str, wallet: str, kind: str, payload: str, now: int, due: float | None = None
+    ) -> bool:
         """Queue a job unless one with this id is queued already (inside the caller's tx)."""
         return (
             self.db.execute(
                 "INSERT INTO jobs (id, wallet_pubkey, kind, payload, state, events, attempts,"
                 " next_at, created_at, last_error) VALUES (?, ?, ?, ?, 'deliver', NULL, 0, ?, ?,"
                 " NULL) ON CONFLICT (id) DO NOTHING",
-                (job_id, wallet, kind, payload, float(now), now),
+                (job_id, wallet, kind, payload, float(now if due is None else due), now),
             )
             == 1
         )

@@ -14,22 +14,24 @@ from relay_watcher.db.base import Database
 from relay_watcher.db.registry import bump, keys_of
 
 _UPSERT = (
-    "INSERT INTO wallet_stats (wallet_pubkey, delivered, failed, dropped, last_delivery_at)"
-    " VALUES (?, {}, ?) ON CONFLICT (wallet_pubkey) DO UPDATE SET {} = wallet_stats.{} + 1,"
+    "INSERT INTO wallet_stats (wallet_pubkey, delivered, failed, dropped, throttled,"
+    " last_delivery_at) VALUES (?, {}, ?) ON CONFLICT (wallet_pubkey) DO UPDATE SET"
+    " {} = wallet_stats.{} + 1,"
     " last_delivery_at = excluded.last_delivery_at"
 )
 # fixed statements, one per outcome (no caller text reaches the SQL)
 _RECORD = {
-    "delivered": _UPSERT.format("1, 0, 0", "delivered", "delivered"),
-    "failed": _UPSERT.format("0, 1, 0", "failed", "failed"),
-    "dropped": _UPSERT.format("0, 0, 1", "dropped", "dropped"),
+    "delivered": _UPSERT.format("1, 0, 0, 0", "delivered", "delivered"),
+    "failed": _UPSERT.format("0, 1, 0, 0", "failed", "failed"),
+    "dropped": _UPSERT.format("0, 0, 1, 0", "dropped", "dropped"),
+    "throttled": _UPSERT.format("0, 0, 0, 1", "throttled", "throttled"),
 }
 _LIST = (
     "SELECT w.wallet_pubkey, w.function_url, w.relays, w.registered_at,"
     " (SELECT COUNT(*) FROM service_keys k WHERE k.wallet_pubkey = w.wallet_pubkey),"
     " (SELECT COUNT(*) FROM jobs j WHERE j.wallet_pubkey = w.wallet_pubkey),"
     " (SELECT COUNT(*) FROM dead_letters d WHERE d.wallet_pubkey = w.wallet_pubkey),"
-    " s.delivered, s.failed, s.dropped, s.last_delivery_at, x.reason"
+    " s.delivered, s.failed, s.dropped, s.throttled, s.last_delivery_at, x.reason"
     " FROM wallets w LEFT JOIN wallet_stats s ON s.wallet_pubkey = w.wallet_pubkey"
     " LEFT JOIN suspended_wallets x ON x.wallet_pubkey = w.wallet_pubkey"
 )
@@ -81,8 +83,9 @@ class Tenants:
         return found == 1
 
     def record(self, wallet: str, outcome: str, now: int) -> None:
-        """Count one finished delivery: "delivered", "failed" (dead letter) or "dropped"
-        (refused before queueing: the wallet's queue was full)."""
+        """Count one finished delivery: "delivered", "failed" (dead letter), "dropped"
+        (refused before queueing: the wallet's queue was full) or "throttled" (refused: over
+        the wallet's request rate for longer than the deferral allows, limits.py)."""
         self.db.execute(_RECORD[outcome], (wallet, now))
 
     def listing(self, limit: int = 1000, wallet: str | None = None) -> list[dict[str, Any]]:
@@ -91,13 +94,13 @@ class Tenants:
         else:
             rows = self.db.all(_LIST + " ORDER BY w.registered_at LIMIT ?", (limit,))
         keys = ("wallet_pubkey", "function_url", "relays", "registered_at", "service_keys",
-                "queued", "dead_letters", "delivered", "failed", "dropped", "last_delivery_at",
-                "suspended")  # fmt: skip
+                "queued", "dead_letters", "delivered", "failed", "dropped", "throttled",
+                "last_delivery_at", "suspended")  # fmt: skip
         out = []
         for r in rows:
             item = dict(zip(keys, r, strict=True))
             item["relays"] = json.loads(item["relays"])
-            for k in ("delivered", "failed", "dropped"):
+            for k in ("delivered", "failed", "dropped", "throttled"):
                 item[k] = item[k] or 0
             out.append(item)
         return out
