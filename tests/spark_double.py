@@ -42,8 +42,14 @@ ADAPTER_CALLS: dict[str, list[str]] = {
     "list_payments": ["request"],
     "sync_wallet": ["request"],
     "register_lightning_address": ["request"],
+    "claim_htlc_payment": ["request"],
+    "sign_message": ["request"],
+    "register_webhook": ["request"],
+    "unregister_webhook": ["request"],
     "disconnect": [],
 }
+IDENTITY_KEY = PrivateKey(b"\x07" * 32)  # the double's Spark identity key (signs messages)
+IDENTITY_PUBKEY = IDENTITY_KEY.public_key.format(compressed=True).hex()
 
 
 def _params(fn: Any) -> list[str]:
@@ -168,6 +174,8 @@ class FakeSpark:
     api_key_required: bool = True
     connects: list[Any] = field(default_factory=list)
     sends: int = 0
+    claims: int = 0  # HTLCs claimed (hold invoices settled)
+    webhooks: dict[str, Any] = field(default_factory=dict)  # id -> RegisterWebhookRequest
 
     async def connect(self, request: Any) -> FakeSdk:
         assert isinstance(request, b.ConnectRequest)
@@ -194,13 +202,22 @@ class FakeSpark:
         self.held.append({**record, "id": pid, "timestamp": now or int(time.time())})
         return pid
 
+    def return_htlc(self, payment_hash: str) -> None:
+        """A held HODL payment nobody claimed expires: the HTLC goes back to the payer."""
+        for rec in [*self.held, *self.payments.values()]:
+            if rec["payment_hash"] == payment_hash and rec["status"] == "PENDING":
+                rec["status"], rec["htlc_status"] = "FAILED", "RETURNED"
+
+
+HTLC_HOLD_S = 3600  # how long the service provider holds an HTLC (its expiry_time)
+
 
 def _payment(rec: dict[str, Any]) -> Any:
     htlc = b.SparkHtlcDetails(
         payment_hash=rec["payment_hash"],
         preimage=rec.get("preimage"),
-        expiry_time=rec["timestamp"] + 3600,
-        status=b.SparkHtlcStatus.PREIMAGE_SHARED,
+        expiry_time=rec["timestamp"] + HTLC_HOLD_S,
+        status=getattr(b.SparkHtlcStatus, rec.get("htlc_status", "PREIMAGE_SHARED")),
     )
     details = b.PaymentDetails.LIGHTNING(
         rec.get("description"), rec["invoice"], "02" + "11" * 32, htlc, None, None, None, None
@@ -240,7 +257,7 @@ class FakeSdk:
         assert isinstance(real(request), b.GetInfoRequest) and request.ensure_synced is None
         return real(
             b.GetInfoResponse(
-                identity_pubkey="02" + "ab" * 32,
+                identity_pubkey=IDENTITY_PUBKEY,
                 balance_sats=self._load()["balance"],
                 token_balances={},
                 recoverable_funds_sats=0,
@@ -256,15 +273,19 @@ class FakeSdk:
             return real(address)
         assert method.is_bolt11_invoice()
         await self.spark.network()
+        hodl = method.payment_hash is not None  # the SDK's HODL invoice: held until claimed
         bolt11, preimage = make_bolt11(
             method.amount_sats * 1000, description=method.description,
             expiry=method.expiry_secs or 3600,
+            payment_hash=bytes.fromhex(method.payment_hash) if hodl else None,
         )  # fmt: skip
         inv = decode(bolt11)
         self.spark.invoices[inv.payment_hash] = {
-            "invoice": bolt11, "payment_hash": inv.payment_hash, "preimage": preimage,
-            "amount": method.amount_sats, "fees": 0, "type": "RECEIVE", "status": "COMPLETED",
+            "invoice": bolt11, "payment_hash": inv.payment_hash,
+            "preimage": None if hodl else preimage, "amount": method.amount_sats, "fees": 0,
+            "type": "RECEIVE", "status": "PENDING" if hodl else "COMPLETED",
             "description": method.description,
+            "htlc_status": "WAITING_FOR_PREIMAGE" if hodl else "PREIMAGE_SHARED",
         }  # fmt: skip
         return real(b.ReceivePaymentResponse(payment_request=bolt11, fee=0, cross_chain_info=None))
 
@@ -356,7 +377,8 @@ class FakeSdk:
         if not self.spark.unreachable:  # the real SDK's sync returns quietly when offline
             for rec in self.spark.held:
                 self.spark.payments[rec["id"]] = rec
-                self.spark.balance += rec["amount"]
+                if rec["status"] == "COMPLETED":  # a held HODL HTLC is not ours until claimed
+                    self.spark.balance += rec["amount"]
             self.spark.held.clear()
             local = self._load()
             local["payments"] = dict(self.spark.payments)
@@ -377,6 +399,56 @@ class FakeSdk:
                 username=request.username,
             )  # fmt: skip
         )
+
+    async def claim_htlc_payment(self, request: Any) -> Any:
+        """Like the SDK: refuse unless the operators hold a claimable HTLC for the hash."""
+        real(request)
+        await self.spark.network()
+        payment_hash = hashlib.sha256(bytes.fromhex(request.preimage)).hexdigest()
+        for rec in [*self.spark.held, *self.spark.payments.values()]:
+            claimable = rec["status"] == "PENDING" and rec["type"] == "RECEIVE"
+            if claimable and rec["payment_hash"] == payment_hash:
+                break
+        else:
+            raise b.SdkError.InvalidInput("No claimable HTLC with the given payment hash")
+        rec.update(status="COMPLETED", htlc_status="PREIMAGE_SHARED", preimage=request.preimage)
+        self.spark.held = [r for r in self.spark.held if r is not rec]
+        self.spark.payments[rec["id"]] = rec
+        self.spark.balance += rec["amount"]
+        self.spark.claims += 1
+        local = self._load()
+        local["payments"][rec["id"]] = rec
+        local["balance"] = self.spark.balance
+        self._save(local)
+        return real(b.ClaimHtlcPaymentResponse(payment=_payment(rec)))
+
+    async def sign_message(self, request: Any) -> Any:
+        """ECDSA over SHA-256(message) by the identity key, offline, as the SDK does."""
+        real(request)
+        if request.message.startswith("breez-lnurl:"):
+            raise b.SdkError.InvalidInput("reserved message prefix")
+        digest = hashlib.sha256(request.message.encode()).digest()
+        der = IDENTITY_KEY.sign(digest, hasher=None)
+        if request.compact:
+            from coincurve.ecdsa import der_to_cdata, serialize_compact
+
+            signature = serialize_compact(der_to_cdata(der)).hex()
+        else:
+            signature = der.hex()
+        return real(b.SignMessageResponse(pubkey=IDENTITY_PUBKEY, signature=signature))
+
+    async def register_webhook(self, request: Any) -> Any:
+        real(request)
+        await self.spark.network()
+        webhook_id = f"wh-{len(self.spark.webhooks) + 1}"
+        self.spark.webhooks[webhook_id] = request
+        return real(b.RegisterWebhookResponse(webhook_id=webhook_id))
+
+    async def unregister_webhook(self, request: Any) -> None:
+        real(request)
+        await self.spark.network()
+        if self.spark.webhooks.pop(request.webhook_id, None) is None:
+            raise b.SdkError.InvalidInput("unknown webhook")
 
     async def disconnect(self) -> None:
         return None

@@ -16,7 +16,7 @@ from signer_core.wallets.base import PreparedPayment, WalletEnv
 from signer_core.wallets.spark.payments import idempotency_key
 from signer_core.wallets.spark.wallet import SparkWallet
 from tests.nwc import remember_secret
-from tests.spark_double import FakeSpark, make_bolt11
+from tests.spark_double import IDENTITY_PUBKEY, FakeSpark, make_bolt11
 
 
 class Spark:
@@ -78,7 +78,7 @@ def spark(fake: FakeSpark) -> Spark:
 def test_info_and_balance_are_offline_and_cached(spark: Spark, fake: FakeSpark) -> None:
     info = spark.call("get_info")
     assert info["network"] == "regtest" and info["spark_address"] == "sparkrt1fake"
-    assert info["spark_identity_pubkey"] == "02" + "ab" * 32
+    assert info["spark_identity_pubkey"] == IDENTITY_PUBKEY
     fake.unreachable = True
     assert spark.call("get_info")["spark_address"] == "sparkrt1fake"
     assert spark.call("get_balance_msat") == 0

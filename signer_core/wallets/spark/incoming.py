@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.wallets.base import SyncResult, Transaction
-from signer_core.wallets.spark import errors, mapping
+from signer_core.wallets.spark import errors, holds, hook, mapping
 
 if TYPE_CHECKING:
     from signer_core.wallets.spark.wallet import SparkWallet
@@ -107,7 +107,7 @@ def needs_sync(wallet: SparkWallet) -> bool:
     failed_at = FAILED_SYNC_AT.get(str(wallet.data.get("identity_pubkey") or ""))
     if failed_at is not None and wallet.env.now - failed_at < FAST_POLL_S:
         return False  # backing off after a failed sync (see FAILED_SYNC_AT)
-    return stale or bool(_open_invoices(wallet))
+    return stale or bool(_open_invoices(wallet)) or holds.watching(wallet) or hook.due(wallet)
 
 
 def sync(wallet: SparkWallet) -> SyncResult:
@@ -124,13 +124,22 @@ def sync(wallet: SparkWallet) -> SyncResult:
         sort_ascending=True,
     )
 
-    async def op(client: Any) -> Any:
+    watch_holds = bool(wallet.data.get("holds"))
+    pending_request = b.ListPaymentsRequest(
+        type_filter=[b.PaymentType.RECEIVE], status_filter=[b.PaymentStatus.PENDING]
+    )
+
+    async def op(client: Any) -> tuple[Any, list[Any]]:
+        await hook.ensure(wallet, client)  # never raises: a sync must not fail on it
         await client.sync_wallet(b.SyncWalletRequest())
-        return await client.list_payments(request)
+        completed = await client.list_payments(request)
+        pending = (await client.list_payments(pending_request)).payments if watch_holds else []
+        return completed, list(pending)
 
     now = wallet.env.now
     try:
-        found = wallet.session.run("sync the wallet", op).payments
+        listed, pending = wallet.session.run("sync the wallet", op)
+        found = listed.payments
     except Exception as exc:
         log.info("spark: sync failed: %s", errors.to_nwc(exc, "sync").message)
         if wallet.data.get("identity_pubkey"):
@@ -154,15 +163,28 @@ def sync(wallet: SparkWallet) -> SyncResult:
     wallet.data["receive_cursor"] = cursor
     wallet.data["last_sync"] = now
     _prune_invoices(invoices, now)
+    wallet.notes.extend(holds.apply_sync(wallet, pending, list(found)))
     return SyncResult(received=received, wake_at=_wake_at(wallet))
+
+
+def mark_seen(wallet: SparkWallet, payment_id: str) -> bool:
+    """Remember a receipt as notified; False if it was already (nothing new to report)."""
+    seen: list[str] = list(wallet.data.get("seen_receives", []))
+    if payment_id in seen:
+        return False
+    seen.append(payment_id)
+    wallet.data["seen_receives"] = seen[-SEEN_CAP:]
+    return True
 
 
 def _wake_at(wallet: SparkWallet) -> int | None:
     """Poll fast while a fresh invoice may be paid, slower later, stop at expiry."""
     now = wallet.env.now
     open_ = _open_invoices(wallet)
+    open_holds = [r for r in wallet.data.get("holds", {}).values() if r["state"] == "open"]
+    created = [int(r["created_at"]) for r in [*open_, *open_holds]]
+    step = FAST_POLL_S if created and now - max(created) < FAST_WINDOW_S else SLOW_POLL_S
+    held = holds.wake_at(wallet, step)
     if not open_:
-        return None
-    newest = max(int(r["created_at"]) for r in open_)
-    step = FAST_POLL_S if now - newest < FAST_WINDOW_S else SLOW_POLL_S
-    return min(now + step, max(int(r["expires_at"]) for r in open_))
+        return held
+    return min(now + step, max(int(r["expires_at"]) for r in open_), held or 2**62)

@@ -45,6 +45,10 @@ def to_transaction(payment: Any) -> Transaction:
     """The NIP-47 transaction of an SDK payment (msat amounts, unix seconds)."""
     bolt11 = invoice(payment)
     state = STATES.get(_name(payment.status), "pending")
+    found = htlc(payment)
+    waiting = found is not None and _name(found.status) == "WAITING_FOR_PREIMAGE"
+    if state == "pending" and waiting and _name(payment.payment_type) == "RECEIVE":
+        state = "accepted"  # a held HTLC of a hold invoice, waiting for its preimage
     created = int(payment.timestamp)
     tx = Transaction(
         type="outgoing" if _name(payment.payment_type) == "SEND" else "incoming",

@@ -9,6 +9,8 @@ State in ``data`` (JSON, sealed with the rest of the wallet):
   lookup_invoice can answer "pending"/"expired" and sync knows when to look again
 - ``seen_receives`` / ``receive_cursor`` / ``last_sync``: which incoming payments were
   already notified, so each ``payment_received`` goes out once
+- ``holds``: NWC-03 hold invoices (``holds.py``); ``webhook``: the registered Breez
+  webhook (``hook.py``)
 
 On a runtime without the SDK (Pyodide), get_info still answers from ``data``; every other
 method answers ``SparkUnavailable`` (INTERNAL, naming the runtime); no sync is attempted
@@ -32,7 +34,8 @@ from signer_core.wallets.base import (
     TxType,
     WalletEnv,
 )
-from signer_core.wallets.spark import errors, incoming, mapping, payments
+from signer_core.wallets.extensions import HOLD_INVOICE_ACCEPTED, Notification
+from signer_core.wallets.spark import errors, holds, incoming, mapping, payments
 from signer_core.wallets.spark.session import (
     ConnectFn,
     SparkSession,
@@ -49,8 +52,13 @@ NETWORKS = ("regtest", "mainnet")
 
 class SparkWallet:
     kind: ClassVar[str] = "spark"
-    methods: ClassVar[frozenset[str]] = LIGHTNING_METHODS
-    notifications: ClassVar[frozenset[str]] = PAYMENT_NOTIFICATIONS
+    # cancel_hold_invoice is not served: the SDK cannot fail a held HTLC back (holds.py)
+    methods: ClassVar[frozenset[str]] = LIGHTNING_METHODS | {
+        "make_hold_invoice",
+        "settle_hold_invoice",
+        "sign_message",
+    }
+    notifications: ClassVar[frozenset[str]] = PAYMENT_NOTIFICATIONS | {HOLD_INVOICE_ACCEPTED}
 
     def __init__(
         self, data: dict[str, Any], env: WalletEnv, *, connect: ConnectFn | None = None
@@ -61,6 +69,7 @@ class SparkWallet:
         self.env = env
         self.session = SparkSession(data, env, connect)
         self.prepared: dict[str, Any] = {}  # idempotency key -> SDK prepare response
+        self.notes: list[Notification] = []  # found by sync besides receipts (holds.py)
 
     @staticmethod
     def create_data(
@@ -192,6 +201,9 @@ class SparkWallet:
 
     def lookup_invoice(self, *, payment_hash: str) -> Transaction | None:
         wanted = payment_hash.lower()
+        hold = self.data.get("holds", {}).get(wanted)
+        if hold is not None:
+            return holds.hold_tx(hold)
         for payment in self._payments(limit=LOOKUP_LIMIT, sort_ascending=False):
             if mapping.payment_hash(payment).lower() == wanted:
                 return mapping.to_transaction(payment)
@@ -241,6 +253,45 @@ class SparkWallet:
         metadata: dict[str, Any] | None,
     ) -> Transaction:
         return incoming.make_invoice(self, amount_msat, description, description_hash, expiry)
+
+    # --- extensions (signer_core.wallets.extensions) -------------------------------------
+
+    def make_hold_invoice(
+        self,
+        *,
+        amount_msat: int,
+        payment_hash: str,
+        description: str | None,
+        description_hash: str | None,
+        expiry: int | None,
+        min_cltv_expiry_delta: int | None,
+    ) -> Transaction:
+        """HODL bolt11 for the client's hash. ``min_cltv_expiry_delta`` is the service
+        provider's to choose; the time it leaves is ``settle_deadline_at`` once accepted."""
+        return holds.make(self, amount_msat, payment_hash, description, description_hash, expiry)
+
+    def settle_hold_invoice(self, *, preimage: str) -> Transaction | None:
+        tx, payment_id = holds.settle(self, preimage)
+        if payment_id is None or not incoming.mark_seen(self, payment_id):
+            return None  # settled and reported before
+        return tx
+
+    def cancel_hold_invoice(self, *, payment_hash: str) -> None:
+        raise NwcError(ErrorCode.NOT_IMPLEMENTED, holds.CANCEL_REASON)
+
+    def sign_message(self, message: str) -> str:
+        """ECDSA by the wallet's Spark identity key over SHA-256(message), compact hex
+        (verify against ``spark_identity_pubkey`` of get_info)."""
+        b = self.session.sdk
+
+        async def op(client: Any) -> Any:
+            return await client.sign_message(b.SignMessageRequest(message=message, compact=True))
+
+        return str(self.call("sign the message", op).signature)
+
+    def take_notifications(self) -> list[Notification]:
+        found, self.notes = self.notes, []
+        return found
 
     def needs_sync(self) -> bool:
         # without the SDK no sync can succeed: no attempt, and no wake-ups asked for one

@@ -1,0 +1,76 @@
+"""Register the wallet's Breez webhook once, so an incoming payment wakes the function.
+
+The URL comes from the wallet's config (``spark_webhook_url``: the relay-watcher's
+``/v1/hooks/spark/<wallet>/<token>``, made by ``signer_core.protocol.sparkhook.hook_url``
+where the root secret is at hand: wallet creation, deploy, the dev stack). The service
+provider POSTs there when a Lightning receive or send finishes; the watcher answers with
+an immediate wake-up, whose sync reports the payment. Nothing in the hook's body is trusted.
+
+State: ``data["webhook"] = {"url", "id", "failed_at"}``. Registered inside a sync's SDK
+build (no extra connect); re-registered when the configured URL changes (the old one is
+unregistered first); a refusal is retried after ``RETRY_S``, never on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import TYPE_CHECKING, Any
+
+from signer_core.wallets.spark import errors
+
+if TYPE_CHECKING:
+    from signer_core.wallets.spark.wallet import SparkWallet
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEY = "spark_webhook_url"
+RETRY_S = 3600
+EVENTS = ("LIGHTNING_RECEIVE_FINISHED", "LIGHTNING_SEND_FINISHED")
+
+
+def wanted_url(wallet: SparkWallet) -> str:
+    url = wallet.env.config.get(CONFIG_KEY)
+    return str(url) if isinstance(url, str) and url.startswith(("https://", "http://")) else ""
+
+
+def secret(wallet: SparkWallet) -> str:
+    """The HMAC secret Breez signs deliveries with: derived from the mnemonic, so the same
+    wallet always registers the same one and it is never stored."""
+    key = hashlib.sha256(b"nwc-signer/spark/webhook-secret\x00" + wallet.env.mnemonic.encode())
+    return hmac.new(key.digest(), b"breez-webhook", hashlib.sha256).hexdigest()
+
+
+def due(wallet: SparkWallet) -> bool:
+    """Offline: does the configured URL still need registering (and is it time to try)?"""
+    url = wanted_url(wallet)
+    current = wallet.data.get("webhook") or {}
+    if not url or (current.get("url") == url and current.get("id")):
+        return False
+    failed_at = current.get("failed_at")
+    return not (failed_at and wallet.env.now - int(failed_at) < RETRY_S)
+
+
+async def ensure(wallet: SparkWallet, client: Any) -> None:
+    """Register (or move) the webhook on a connected SDK; failures are logged and retried
+    later, never raised: the sync this runs in must go on."""
+    if not due(wallet):
+        return
+    b = wallet.session.sdk
+    url = wanted_url(wallet)
+    current = dict(wallet.data.get("webhook") or {})
+    try:
+        if current.get("id") and current.get("url") != url:
+            request = b.UnregisterWebhookRequest(webhook_id=str(current["id"]))
+            await client.unregister_webhook(request)
+        kinds = [getattr(b.WebhookEventType, name)() for name in EVENTS]
+        answer = await client.register_webhook(
+            b.RegisterWebhookRequest(url=url, secret=secret(wallet), event_types=kinds)
+        )
+    except Exception as exc:
+        log.info("spark: webhook registration failed (%s); retried later", errors.kind(exc))
+        wallet.data["webhook"] = {**current, "failed_at": wallet.env.now}
+        return
+    wallet.data["webhook"] = {"url": url, "id": str(answer.webhook_id), "failed_at": None}
+    log.info("spark: webhook registered")
