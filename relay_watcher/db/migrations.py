@@ -115,6 +115,15 @@ CREATE INDEX registry_changes_at ON registry_changes (at)
     Migration(5, "tenants: requests refused over a wallet's rate limit", """
 ALTER TABLE wallet_stats ADD COLUMN throttled BIGINT NOT NULL DEFAULT 0
 """),
+    Migration(6, "lightning addresses: one name per wallet, unique (relay_watcher/lnurl.py)", """
+CREATE TABLE lightning_addresses (
+    name TEXT PRIMARY KEY,
+    wallet_pubkey TEXT NOT NULL UNIQUE REFERENCES wallets (wallet_pubkey) ON DELETE CASCADE,
+    nostr_pubkey TEXT NOT NULL,
+    claimed_at BIGINT NOT NULL
+);
+CREATE INDEX lightning_addresses_zap_key ON lightning_addresses (nostr_pubkey)
+"""),
 )  # fmt: skip
 
 LATEST = MIGRATIONS[-1].version
