@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import ClientDisconnect
 
+from relay_watcher import lnurl
 from relay_watcher.service import Watcher
 
 MAX_BODY = 256 * 1024
@@ -115,6 +116,7 @@ def create_app(watcher: Watcher) -> FastAPI:
         watcher.refresh_gauges()
         return Response(generate_latest(watcher.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    lnurl.mount(app, watcher)  # lightning addresses: /.well-known/lnurlp/<name>, claims
     return app
 
 

@@ -1,0 +1,436 @@
+"""Lightning addresses (LUD-16) with zaps (NIP-57) for registered wallets, no always-on wallet.
+
+POST /v1/lightning-address          claim or release a name (signed by the registration key)
+GET  /.well-known/lnurlp/<name>      the LNURL-pay parameters (LUD-06)
+GET  /lnurlp/<name>/callback         amount (+ nostr zap request, comment) -> {"pr": bolt11}
+
+A callback becomes a signed `invoice` delivery to the wallet's function, sent at once and
+answered within `timeout_s` (payers wait seconds, not minutes: a cold start is the cost, see
+docs/lightning-address.md). The function answers with a bolt11 or a reason; nothing is queued
+or retried (the payer asks again). Zap receipts (kind 9735) come back later in a wake-up's
+answer; the publisher also sends them to the relays of the zap request they carry.
+
+Every refusal is LUD-06's `{"status": "ERROR", "reason": ...}` with a 4xx (bad input, unknown
+name, rate limit) or a 502/504 (the function could not answer): never a 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from relay_watcher import urls
+from relay_watcher.db import Database, DatabaseUnavailable
+from relay_watcher.limits import TokenBuckets
+from relay_watcher.service import Watcher
+from signer_core.crypto.secp import schnorr_sign, schnorr_verify, xonly_pubkey
+from signer_core.protocol import zaps
+from signer_core.protocol.bolt11 import InvalidInvoice, decode
+from signer_core.protocol.text import BadJson, loads, parse_uint
+from signer_core.protocol.webhook import invoice_delivery, parse_response, signed_delivery
+
+log = logging.getLogger("relay_watcher.lnurl")
+
+DOMAIN = b"nwc-signer/lightning-address/v1"
+SIGNATURE_HEADER = "x-nwc-signature"
+TIMESTAMP_HEADER = "x-nwc-timestamp"
+MAX_SKEW_S = 300
+SIGNATURE_KEPT_S = 3600
+MAX_BODY = 4096
+COMMENT_ALLOWED = 255
+NAME = re.compile(r"[a-z0-9._-]{1,64}")
+HEX64 = re.compile(r"[0-9a-f]{64}")
+HEX128 = re.compile(r"[0-9a-f]{128}")
+RESERVED = frozenset((
+    "abuse", "admin", "administrator", "api", "callback", "help", "hostmaster", "info", "lnurl",
+    "lnurlp", "mailer-daemon", "nobody", "noreply", "no-reply", "nostr", "operator",
+    "postmaster", "root", "security", "support", "system", "watcher", "webmaster",
+    "well-known", "www",
+))  # fmt: skip
+PUBLIC_URL_ENV = "NWC_WATCHER_PUBLIC_URL"
+
+
+class Refused(Exception):
+    """An LNURL or claim refusal: HTTP status and the reason shown to the caller."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def check_name(name: object) -> str:
+    """A name a wallet may claim, or Refused(400) saying why."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or not name.strip(".-_"):
+        raise Refused(400, "names are 1-64 of a-z 0-9 . _ - (lower case)")
+    if name in RESERVED:
+        raise Refused(400, f"the name {name!r} is reserved")
+    return name
+
+
+# --- claims (wallet side builds, watcher side verifies) ---------------------------------
+
+
+def _digest(timestamp: str, body: bytes) -> bytes:
+    return hashlib.sha256(DOMAIN + b"\n" + timestamp.encode() + b"\n" + body).digest()
+
+
+def build_claim(
+    registration_secret: bytes, *, name: str, nostr_pubkey: str, now: int, action: str = "claim"
+) -> tuple[dict[str, str], bytes]:
+    """Headers and body of a signed claim (or release) of a name (the CLI's side)."""
+    body = {"action": action, "wallet_pubkey": xonly_pubkey(registration_secret).hex()}
+    if action == "claim":
+        body.update(name=name, nostr_pubkey=nostr_pubkey)
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    ts = str(now)
+    sig = schnorr_sign(_digest(ts, raw), registration_secret).hex()
+    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig, "content-type": "application/json"}, raw
+
+
+def verify_claim(headers: dict[str, str], body: bytes, now: int) -> tuple[dict[str, str], str]:
+    """(the claim's fields, its signature); Refused(400/401) otherwise."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    ts, sig = lower.get(TIMESTAMP_HEADER, ""), lower.get(SIGNATURE_HEADER, "")
+    signed_at = parse_uint(ts, max_digits=12)
+    if signed_at is None or not HEX128.fullmatch(sig):
+        raise Refused(401, "missing or malformed signature headers")
+    if abs(now - signed_at) > MAX_SKEW_S:
+        raise Refused(401, "claim timestamp outside the allowed window")
+    try:
+        raw = loads(body)
+    except BadJson as exc:
+        raise Refused(400, f"body is not acceptable JSON: {exc}") from None
+    wallet = raw.get("wallet_pubkey") if isinstance(raw, dict) else None
+    if not isinstance(wallet, str) or not HEX64.fullmatch(wallet):
+        raise Refused(400, "wallet_pubkey must be 64 lower-case hex characters")
+    if not schnorr_verify(_digest(ts, body), bytes.fromhex(sig), bytes.fromhex(wallet)):
+        raise Refused(401, "bad claim signature")
+    action = raw.get("action", "claim")
+    if action == "release":
+        return {"action": "release", "wallet_pubkey": wallet}, sig
+    if action != "claim":
+        raise Refused(400, "action must be claim or release")
+    nostr_pubkey = raw.get("nostr_pubkey")
+    if not isinstance(nostr_pubkey, str) or not HEX64.fullmatch(nostr_pubkey):
+        raise Refused(400, "nostr_pubkey (the zap receipts' key) must be 64 hex characters")
+    name = check_name(raw.get("name"))
+    return {"action": "claim", "wallet_pubkey": wallet, "name": name,
+            "nostr_pubkey": nostr_pubkey}, sig  # fmt: skip
+
+
+# --- storage (migration 6: lightning_addresses) -----------------------------------------
+
+
+class AddressBook:
+    """name -> wallet, one name per wallet, unique per watcher (all replicas)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def claim(self, fields: dict[str, str], sig: str, now: int) -> None:
+        name, wallet = fields["name"], fields["wallet_pubkey"]
+        with self.db.tx() as c:
+            c.lock("nwc-lightning-addresses")
+            self._use_signature(c, sig, now)
+            row = c.one("SELECT wallet_pubkey FROM lightning_addresses WHERE name = ?", (name,))
+            if row is not None and row[0] != wallet:
+                raise Refused(409, f"the name {name!r} is taken")
+            c.execute("DELETE FROM lightning_addresses WHERE wallet_pubkey = ?", (wallet,))
+            c.execute(
+                "INSERT INTO lightning_addresses (name, wallet_pubkey, nostr_pubkey, claimed_at)"
+                " VALUES (?, ?, ?, ?)",
+                (name, wallet, fields["nostr_pubkey"], now),
+            )
+
+    def release(self, wallet: str, sig: str, now: int) -> bool:
+        with self.db.tx() as c:
+            self._use_signature(c, sig, now)
+            gone = c.execute("DELETE FROM lightning_addresses WHERE wallet_pubkey = ?", (wallet,))
+        return gone > 0
+
+    def lookup(self, name: str) -> tuple[str, str] | None:
+        """(wallet pubkey, zap pubkey) of a served name: its wallet registered, not suspended."""
+        row = self.db.one(
+            "SELECT a.wallet_pubkey, a.nostr_pubkey FROM lightning_addresses a"
+            " JOIN wallets w ON w.wallet_pubkey = a.wallet_pubkey WHERE a.name = ?"
+            " AND NOT EXISTS (SELECT 1 FROM suspended_wallets s"
+            " WHERE s.wallet_pubkey = a.wallet_pubkey)",
+            (name,),
+        )
+        return (str(row[0]), str(row[1])) if row else None
+
+    def is_zap_key(self, pubkey: str) -> bool:
+        return (
+            self.db.one("SELECT 1 FROM lightning_addresses WHERE nostr_pubkey = ?", (pubkey,))
+            is not None
+        )
+
+    @staticmethod
+    def _use_signature(c: Database, sig: str, now: int) -> None:
+        c.execute("DELETE FROM used_signatures WHERE expires_at < ?", (now,))
+        inserted = c.execute(
+            "INSERT INTO used_signatures (signature, expires_at) VALUES (?, ?)"
+            " ON CONFLICT (signature) DO NOTHING",
+            (sig, now + SIGNATURE_KEPT_S),
+        )
+        if inserted != 1:
+            raise Refused(409, "this claim was already used (replay)")
+
+
+# --- the service ------------------------------------------------------------------------
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"status": "ERROR", "reason": reason}, status_code=status)
+
+
+class LightningAddresses:
+    """The claims, the LNURL-pay endpoints and the zap receipts' extra relays of one replica."""
+
+    def __init__(self, watcher: Watcher, *, public_url: str = "", timeout_s: float = 20.0) -> None:
+        self.watcher = watcher
+        self.book = AddressBook(watcher.db.base)
+        self.public_url = public_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.claims = TokenBuckets(rate_per_s=1 / 60, burst=5)  # per wallet and per client
+        self.callbacks = TokenBuckets(rate_per_s=1.0, burst=10)  # per name
+        self.lookups = TokenBuckets(rate_per_s=5.0, burst=50)  # per client address
+        allow_private = watcher.config.allow_private_function_urls
+        limits = httpx.Limits(max_connections=64)
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
+            follow_redirects=False,
+            trust_env=False,
+            transport=None if allow_private else urls.GuardedTransport(limits),
+        )
+
+    def base(self, request: Request) -> str:
+        return self.public_url or str(request.base_url).rstrip("/")
+
+    @staticmethod
+    def identifier(name: str, base: str) -> str:
+        return f"{name}@{urlsplit(base).netloc}"
+
+    def metadata(self, name: str, base: str) -> str:
+        """LUD-06 metadata; the same text on every replica for the same public URL (its hash
+        is the invoice's description hash)."""
+        address = self.identifier(name, base)
+        return json.dumps([["text/plain", f"Pay to {address}"], ["text/identifier", address]])
+
+    # claims
+
+    async def claim(self, headers: dict[str, str], body: bytes, client: str) -> JSONResponse:
+        now = int(time.time())
+        try:
+            fields, sig = verify_claim(headers, body, now)
+            wallet = fields["wallet_pubkey"]
+            for key in (f"wallet:{wallet}", f"client:{client}"):
+                if self.claims.take(key, time.time()) > 0:
+                    raise Refused(429, "too many claims; try again in a minute")
+            if self.watcher.db.registry.wallet(wallet) is None:
+                raise Refused(404, "this wallet is not registered with the watcher")
+            if fields["action"] == "release":
+                return JSONResponse({"released": self.book.release(wallet, sig, now)})
+            self.book.claim(fields, sig, now)
+        except Refused as exc:
+            return JSONResponse({"message": exc.reason}, status_code=exc.status)
+        except DatabaseUnavailable:
+            return JSONResponse({"message": "database unavailable; retry shortly"}, 503)
+        base = self.public_url or ""
+        log.info("wallet %s… claimed a lightning address", wallet[:12])
+        return JSONResponse({"name": fields["name"], "nostr_pubkey": fields["nostr_pubkey"],
+                             "domain": urlsplit(base).netloc if base else None})  # fmt: skip
+
+    # LNURL-pay
+
+    def _served(self, name: str, client: str) -> tuple[str, str]:
+        if self.lookups.take(client, time.time()) > 0:
+            raise Refused(429, "too many requests; try again shortly")
+        name = name.lower()
+        if not NAME.fullmatch(name):
+            raise Refused(404, "no such lightning address")
+        try:
+            found = self.book.lookup(name)
+        except DatabaseUnavailable:
+            raise Refused(503, "the lightning address service is unavailable; try again") from None
+        if found is None:
+            raise Refused(404, "no such lightning address")
+        return found
+
+    async def pay_request(self, name: str, request: Request) -> JSONResponse:
+        try:
+            _, nostr_pubkey = self._served(name, _client(request))
+        except Refused as exc:
+            return _error(exc.status, exc.reason)
+        name, base = name.lower(), self.base(request)
+        return JSONResponse({
+            "tag": "payRequest",
+            "callback": f"{base}/lnurlp/{name}/callback",
+            "minSendable": zaps.MIN_SENDABLE_MSAT,
+            "maxSendable": zaps.MAX_SENDABLE_MSAT,
+            "metadata": self.metadata(name, base),
+            "commentAllowed": COMMENT_ALLOWED,
+            "allowsNostr": True,
+            "nostrPubkey": nostr_pubkey,
+        })  # fmt: skip
+
+    async def callback(self, name: str, request: Request) -> JSONResponse:
+        try:
+            wallet, _ = self._served(name, _client(request))
+            name, base = name.lower(), self.base(request)
+            amount, zap, comment = self._params(request)
+            if self.callbacks.take(name, time.time()) > 0:
+                raise Refused(429, "too many invoice requests for this address; try again")
+            pr = await self._invoice(wallet, name, base, amount, zap, comment)
+        except Refused as exc:
+            return _error(exc.status, exc.reason)
+        return JSONResponse({"pr": pr, "routes": []})
+
+    @staticmethod
+    def _params(request: Request) -> tuple[int, zaps.ZapRequest | None, str | None]:
+        query = request.query_params
+        amount = parse_uint(query.get("amount", ""), max_digits=19)
+        if amount is None:
+            raise Refused(400, "amount (millisatoshis) is required")
+        if not zaps.MIN_SENDABLE_MSAT <= amount <= zaps.MAX_SENDABLE_MSAT:
+            raise Refused(400, f"amount must be between {zaps.MIN_SENDABLE_MSAT} and "
+                               f"{zaps.MAX_SENDABLE_MSAT} millisatoshis")  # fmt: skip
+        comment = query.get("comment") or None
+        if comment is not None and len(comment) > COMMENT_ALLOWED:
+            raise Refused(400, f"comment longer than {COMMENT_ALLOWED} characters")
+        zap = None
+        if query.get("nostr"):
+            try:
+                zap = zaps.check_zap_request(query["nostr"], amount)
+            except zaps.BadZapRequest as exc:
+                raise Refused(400, str(exc)) from None
+        return amount, zap, comment
+
+    async def _invoice(
+        self,
+        wallet_pubkey: str,
+        name: str,
+        base: str,
+        amount: int,
+        zap: zaps.ZapRequest | None,
+        comment: str | None,
+    ) -> str:
+        """Wake the function with an invoice delivery; its bolt11, or Refused."""
+        wallet = self.watcher.db.registry.wallet(wallet_pubkey)
+        if wallet is None:
+            raise Refused(404, "no such lightning address")
+        delivery = invoice_delivery(
+            amount,
+            self.metadata(name, base),
+            zap_request=zap.event if zap is not None else None,
+            comment=comment,
+            address=self.identifier(name, base),
+            delivery_id=f"lnurl-{secrets.token_hex(8)}",
+        )
+        headers, body = signed_delivery(delivery, self.watcher.dispatcher._secret, int(time.time()))
+        try:
+            res = await self.http.post(urls.parse(wallet.function_url), content=body,
+                                       headers=headers)  # fmt: skip
+        except urls.UrlRefused as exc:
+            log.warning("invoice request for %s not sent: %s", name, exc)
+            raise Refused(502, "the wallet cannot be reached") from None
+        except httpx.TimeoutException:
+            raise Refused(504, "the wallet did not answer in time; try again") from None
+        except httpx.HTTPError as exc:
+            log.info("invoice request for %s failed: %s", name, type(exc).__name__)
+            raise Refused(502, "the wallet cannot be reached right now; try again") from None
+        answer = parse_response(res.status_code, res.headers, res.content[:65536])
+        if answer.status != 200 or answer.invoice is None:
+            log.info("invoice request for %s answered %d: %s", name, answer.status,
+                     answer.message)  # fmt: skip
+            raise Refused(502, "the wallet could not make an invoice right now; try again")
+        if "reason" in answer.invoice:
+            raise Refused(400, answer.invoice["reason"])
+        pr = answer.invoice["pr"]
+        try:
+            if decode(pr).amount_msat != amount:
+                raise Refused(502, "the wallet's invoice is for a different amount")
+        except InvalidInvoice:
+            raise Refused(502, "the wallet returned an invalid invoice") from None
+        if answer.wake_at is not None:  # so the payment is noticed while the function sleeps
+            with contextlib.suppress(DatabaseUnavailable):
+                self.watcher.db.wakes.set_wake(wallet_pubkey, answer.wake_at)
+        return pr
+
+    # zap receipts
+
+    def receipt_publisher(
+        self, publish: Callable[[dict[str, Any], list[str]], Awaitable[bool]]
+    ) -> Callable[[dict[str, Any], list[str]], Awaitable[bool]]:
+        """`publish`, but a zap receipt of one of our addresses also goes to the relays its
+        zap request named (those the watcher may reach; they stay connected until the next
+        re-plan of subscriptions)."""
+
+        async def publish_receipts(event: dict[str, Any], targets: list[str]) -> bool:
+            extra = [r for r in zaps.receipt_relays(event) if r not in targets]
+            if extra and self.book.is_zap_key(str(event.get("pubkey", ""))):
+                extra = [r for r in extra if await self._reachable(r)]
+                pool = self.watcher.pool
+                await pool.ensure_relays(pool.relays | set(extra))
+                targets = [*targets, *extra]
+            return await publish(event, targets)
+
+        return publish_receipts
+
+    async def _reachable(self, relay: str) -> bool:
+        if self.watcher.config.allow_private_function_urls:
+            return True
+        parts = urlsplit(relay)
+        try:
+            addresses = await urls.resolve(parts.hostname or "", parts.port or 443)
+            urls.check_addresses(parts.hostname or "", addresses)
+        except (OSError, urls.UrlRefused, ValueError):
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def mount(app: FastAPI, watcher: Watcher) -> LightningAddresses:
+    """Add the lightning-address routes to the watcher's app (relay_watcher/api.py)."""
+    service = LightningAddresses(watcher, public_url=os.environ.get(PUBLIC_URL_ENV, ""))
+    watcher.dispatcher.publish_event = service.receipt_publisher(watcher.dispatcher.publish_event)
+
+    @app.post("/v1/lightning-address", summary="Claim or release a lightning address (signed)")
+    async def claim(request: Request) -> JSONResponse:
+        chunks, size = [], 0
+        async for chunk in request.stream():  # not buffered past MAX_BODY
+            size += len(chunk)
+            if size > MAX_BODY:
+                return JSONResponse({"message": "body too large"}, status_code=413)
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        return await service.claim(dict(request.headers), body, _client(request))
+
+    @app.get("/.well-known/lnurlp/{name}", summary="LNURL-pay parameters (LUD-06, LUD-16)")
+    async def pay_request(name: str, request: Request) -> JSONResponse:
+        return await service.pay_request(name, request)
+
+    @app.get("/lnurlp/{name}/callback", summary="LNURL-pay callback: an invoice (NIP-57 zaps)")
+    async def callback(name: str, request: Request) -> JSONResponse:
+        return await service.callback(name, request)
+
+    return service
