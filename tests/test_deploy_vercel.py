@@ -11,7 +11,7 @@
     a re-run cannot finish; every request and answer matches the published shapes
     (deploy/vercel/schema.py);
 (c) neither the access token, the root secret nor the Blob token reaches output or logs;
-(d) the "Deploy with Vercel" button's clone flow sees the same files as the API deploy.
+(d) the "Deploy with Vercel" button: tests/test_vercel_button.py.
 """
 
 from __future__ import annotations
@@ -445,28 +445,6 @@ def test_polling_and_the_production_host(fake: FakeVercel, tmp_path: Path, sourc
     ticks = iter(range(0, 10_000, 1000))
     with pytest.raises(vercel_api.VercelError, match="still BUILDING after 900 s"):
         a.wait(stuck.id, sleep=no_sleep, clock=lambda: float(next(ticks)))
-
-
-# --- (d) the button ---------------------------------------------------------------------
-
-
-def test_the_button_clone_flow_sees_the_deployed_files(tmp_path: Path, source: Path) -> None:
-    """A clone of the repository with the root layout (docs/vercel-deploy.md) deploys, under
-    the .vercelignore given there, exactly the files `deploy vercel` uploads."""
-    url = bundle.button_url("https://github.com/OWNER/REPO")
-    assert url.startswith("https://vercel.com/new/clone?repository-url=https%3A%2F%2Fgithub.com")
-    assert "env=WATCHER_PUBKEY&" in url and "ROOT_SECRET" not in url  # never a secret
-    repo = tmp_path / "clone"
-    shutil.copytree(ROOT / "signer_core", repo / "signer_core")
-    for name in bundle.ENTRY_FILES:  # the root copies of functions/vercel/'s files
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / name, repo / name)
-    for other in ("package.json", "wrangler.jsonc", "README.md", "pyproject.toml"):
-        shutil.copyfile(ROOT / other, repo / other)
-    shutil.copytree(ROOT / "deploy", repo / "deploy", ignore=shutil.ignore_patterns("__pycache__"))
-    (repo / ".vercelignore").write_text(bundle.VERCELIGNORE)
-    built = bundle.build(tmp_path / "b", source=source)
-    assert bundle.clone_files(repo) == [f.path for f in built.files]
 
 
 # --- the CLI, the watcher, and (c) secret hygiene ---------------------------------------

@@ -6,6 +6,7 @@ its pins, and the Spark backend (the real breez-sdk-spark, offline) running thro
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -77,10 +78,27 @@ def test_http_edges_answer_json_and_never_5xx(served: str) -> None:
     assert httpx.post(served + "/elsewhere", content=b"{}").status_code == 404
 
 
-def test_a_missing_variable_is_a_clear_500(served: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_variable_is_a_503_naming_it(
+    served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("BLOB_READ_WRITE_TOKEN")
     res = httpx.post(served + "/api/webhook", content=b"{}")
-    assert res.status_code == 500 and "BLOB_READ_WRITE_TOKEN" in res.json()["message"]
+    assert res.status_code == 503 and "not configured: BLOB_READ_WRITE_TOKEN" in res.text
+
+
+def test_a_button_made_project_says_what_to_run(
+    served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the clone flow leaves (only WATCHER_PUBKEY set): 503 naming the two variables
+    and the command that sets them; never a value."""
+    secret = os.environ["ROOT_SECRET"]
+    monkeypatch.delenv("ROOT_SECRET")
+    monkeypatch.delenv("WALLET_ID")
+    res = httpx.post(served + "/api/webhook", content=b"{}")
+    message = res.json()["message"]
+    assert res.status_code == 503
+    assert "ROOT_SECRET, WALLET_ID not set" in message and "nwc-signer deploy vercel" in message
+    assert secret not in res.text
 
 
 def test_the_loader_wants_a_handler_class(tmp_path: Path) -> None:

@@ -104,6 +104,7 @@ class Project:
     framework: str | None = None
     env: list[EnvVar] = field(default_factory=list)
     deployments: list[Deployment] = field(default_factory=list)
+    root_directory: str | None = None  # what the Deploy Button's root-directory sets
 
     def answer(self, account: str) -> dict[str, Any]:
         return {
@@ -111,6 +112,7 @@ class Project:
             "name": self.name,
             "accountId": account,
             "framework": self.framework,
+            "rootDirectory": self.root_directory,
             "createdAt": NOW,
             "updatedAt": NOW,
         }
@@ -341,6 +343,16 @@ class FakeVercel:
         return 200, dep.answer(self.user)
 
     def _build(self, dep: Deployment) -> None:
+        project = self._project(dep.project)
+        root = (project.root_directory or "").strip("/") if project else ""
+        if root:  # Vercel builds a project with a Root Directory from that folder
+            cut = len(root) + 1
+            inside = {k[cut:]: v for k, v in dep.files.items() if k.startswith(root + "/")}
+            if not inside:
+                msg = f'The specified Root Directory "{root}" does not exist.'
+                dep.state, dep.error = "ERROR", ("ROOT_DIRECTORY_NOT_FOUND", msg)
+                return
+            dep.files = inside
         if self.build_failure is not None:
             dep.state, dep.error = "ERROR", self.build_failure
         elif not {"api/webhook.py", "requirements.txt"} <= set(dep.files):

@@ -41,7 +41,7 @@ WEBHOOK_PATH = "/api/webhook"
 LIMIT_BYTES = 500 * 1000**2  # Vercel: 500 MB unzipped for a Python function
 CORE = "signer_core"
 
-__all__ = ["ENTRY_DIR", "ENTRY_FILES", "Bundle", "BundleError", "build", "digest"]
+__all__ = ["ENTRY_DIR", "ENTRY_FILES", "Bundle", "BundleError", "build", "button_url", "digest"]
 
 
 class BundleError(Exception):
@@ -191,47 +191,43 @@ def build(out_dir: Path, *, source: Path | None = None, core: Path | None = None
 
 # --- the "Deploy with Vercel" button (the clone flow) -----------------------------------
 #
-# The clone flow builds the user's copy of this repository from its root, so the project
-# layout above must exist at the root: the ENTRY_FILES as copies of functions/vercel/'s
-# (api/webhook.py, requirements.txt, vercel.json, .python-version) beside signer_core/, and a
-# .vercelignore that keeps everything else out (the Cloudflare button's package.json above
-# all, whose build script Vercel would otherwise run).
+# The clone flow copies the whole repository into the user's Git account and builds the
+# project from BUTTON_ROOT (the URL's `root-directory`), so nothing of Vercel's sits at the
+# repository root (a root .python-version would move this repository's own tooling to 3.12).
+# There the builder finds api/webhook.py, .python-version (3.12), vercel.json and
+# pyproject.toml, whose path dependency on the repository root installs signer_core into the
+# function (functions/vercel/pyproject.toml says how). The button asks only for
+# WATCHER_PUBKEY: a secret never travels in a URL, and the wallet (ROOT_SECRET, WALLET_ID),
+# its private Blob store (BLOB_READ_WRITE_TOKEN) and its first state are made afterwards by
+# `nwc-signer deploy vercel --project <the project>`. Until then the function answers 503
+# "not configured" naming what is missing.
 
-VERCELIGNORE = (
-    "# Only the Vercel function's files (deploy/vercel/bundle.py, docs/vercel-deploy.md)\n"
-    "/*\n"
-    + "".join(f"!/{n}\n" for n in sorted({e.split("/")[0] for e in ENTRY_FILES} | {CORE}))
-    + "__pycache__\n*.pyc\n"
-)
+BUTTON_ROOT = "functions/vercel"
+BUTTON_MANIFEST = "pyproject.toml"
+BUTTON_FILES = (ENTRYPOINT, ".python-version", "vercel.json", BUTTON_MANIFEST)
 BUTTON_ENV = ("WATCHER_PUBKEY",)
+SET_BY_DEPLOY = ("ROOT_SECRET", "WALLET_ID", "BLOB_READ_WRITE_TOKEN")  # deploy vercel --project
 BUTTON_ENV_DESCRIPTION = (
     "The x-only public key (64 hex) of the relay-watcher that will wake your wallet. Then "
-    "run `nwc-signer deploy vercel --project <this project>` to create the wallet, its Blob "
-    "store and its secrets."
+    "run `nwc-signer deploy vercel --project <this project>` on your machine: it creates the "
+    "wallet, its private Blob store and its secrets."
 )
+BUTTON_ENV_LINK = "https://github.com/{repo}/blob/main/docs/vercel-deploy.md"
 
 
 def button_url(repository: str, project: str = "nwc-signer") -> str:
-    """The Deploy Button's clone URL (docs: deploy-button/source, environment-variables)."""
-    from urllib.parse import urlencode
+    """The Deploy Button's clone URL: repository-url, project-name, repository-name, env,
+    envDescription, envLink (vercel.com/docs/deploy-button/source and
+    .../environment-variables) and root-directory (the project's Root Directory, the
+    parameter Vercel's own monorepo examples use: vercel/examples#231, vercel/turborepo#719)."""
+    from urllib.parse import urlencode, urlsplit
 
-    query = {"repository-url": repository, "project-name": project,
-             "repository-name": project, "env": ",".join(BUTTON_ENV),
-             "envDescription": BUTTON_ENV_DESCRIPTION}  # fmt: skip
+    repo = urlsplit(repository).path.strip("/")
+    query = {"repository-url": repository, "root-directory": BUTTON_ROOT,
+             "project-name": project, "repository-name": project,
+             "env": ",".join(BUTTON_ENV), "envDescription": BUTTON_ENV_DESCRIPTION,
+             "envLink": BUTTON_ENV_LINK.format(repo=repo)}  # fmt: skip
     return "https://vercel.com/new/clone?" + urlencode(query)
-
-
-def clone_files(repo: Path) -> list[str]:
-    """What a deployment of ``repo``'s root keeps under VERCELIGNORE (its allowlist form:
-    ``/*`` then ``!/name`` per kept top-level entry, then ignored names anywhere)."""
-    kept = {line[2:] for line in VERCELIGNORE.splitlines() if line.startswith("!/")}
-    out = []
-    for path in sorted(p for p in repo.rglob("*") if p.is_file()):
-        rel = path.relative_to(repo)
-        if rel.parts[0] not in kept or "__pycache__" in rel.parts or rel.suffix == ".pyc":
-            continue
-        out.append(rel.as_posix())
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,6 +97,9 @@ class Project(_Answer):
     id: str
     name: str
     accountId: str | None = None  # noqa: N815
+    # set for a project made by the "Deploy with Vercel" button (functions/vercel): its
+    # deployments, ours included, are built from that folder of the uploaded files
+    rootDirectory: str | None = None  # noqa: N815
 
 
 # --- environment variables ----------------------------------------------------------------

@@ -203,13 +203,20 @@ def _upload(
 def _deploy(
     api: Api, project: schema.Project, built: bundle.Bundle, t: Target, say: Callable[[str], None]
 ) -> schema.Deployment:
+    # A project made by the Deploy Button builds from its Root Directory (functions/vercel):
+    # the same files go under that folder, and the project's settings stay as they are.
+    root = (project.rootDirectory or "").strip("/")
+    prefix = f"{root}/" if root else ""
+    settings = {} if root else {"projectSettings": schema.ProjectSettings(framework=None)}
     body = schema.CreateDeployment(
         name=t.project,
         project=project.id,
         target="production",
-        files=[schema.UploadedFile(file=f.path, sha=f.sha, size=f.size) for f in built.files],
-        projectSettings=schema.ProjectSettings(framework=None),
+        files=[
+            schema.UploadedFile(file=prefix + f.path, sha=f.sha, size=f.size) for f in built.files
+        ],
         meta={"nwcSignerBundle": built.digest},
+        **settings,
     )
     _upload(api, built, t, say)
     try:

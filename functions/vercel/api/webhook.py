@@ -10,7 +10,9 @@ a cold start, nothing for the runtime's framework detection to guess at).
 POST /api/webhook is the webhook contract of docs/webhook.md through the same pipeline as
 functions/local (``handle_webhook``); GET answers ``{"ok":true}``. The configuration is the
 project's environment, read on the first request of an instance (and again if it changes),
-so a missing variable is a clear 500 answer, not an import crash:
+so a missing variable is a clear 503 "not configured" answer naming it (never its value), not
+an import crash; a project made by the "Deploy with Vercel" button answers that until
+``nwc-signer deploy vercel --project <it>`` has set the wallet's variables:
 
     ROOT_SECRET            64 hex (a sensitive variable)     WATCHER_PUBKEY   64 hex (x-only)
     WALLET_ID              the wallet's id                   BLOB_READ_WRITE_TOKEN  the store
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from signer_core.entrypoint import NotConfigured, settings
 from signer_core.pipeline import SignerConfig, WebhookRequest, handle_webhook
 from signer_core.protocol.text import parse_uint
 from signer_core.protocol.webhook import MAX_BODY_BYTES, WebhookResponse, encode_response
@@ -49,15 +52,11 @@ ENV_NAMES = (
 )
 
 
+CONFIGURE_HINT = "run `nwc-signer deploy vercel --project <this project>` (docs/vercel-deploy.md)"
+
+
 class SettingsError(Exception):
     """A required environment variable is missing or malformed (a deploy mistake)."""
-
-
-def _hex64(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip().lower()
-    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
-        raise SettingsError(f"environment variable {name} must be 64 hex characters")
-    return value
 
 
 @dataclass(frozen=True)
@@ -71,12 +70,22 @@ class Runtime:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Runtime:
-        watcher = _hex64(env, "WATCHER_PUBKEY")
-        root = bytes.fromhex(_hex64(env, "ROOT_SECRET"))
-        wallet_id = env.get("WALLET_ID", "").strip()
-        if not wallet_id or "/" in wallet_id or not wallet_id.isascii():
-            raise SettingsError("environment variable WALLET_ID is not set (or not a plain id)")
+        try:
+            config, secrets = settings(
+                env.get("ROOT_SECRET"), env.get("WATCHER_PUBKEY"), env.get("WALLET_ID"),
+                hint=CONFIGURE_HINT,
+            )  # fmt: skip
+        except NotConfigured as exc:
+            raise SettingsError(str(exc)) from None
+        wallet_id = config.wallet_id
+        if "/" in wallet_id or not wallet_id.isascii():
+            raise SettingsError("not configured: WALLET_ID is not a plain id")
         token = env.get("BLOB_READ_WRITE_TOKEN", "").strip()
+        if not token:
+            raise SettingsError(
+                "not configured: BLOB_READ_WRITE_TOKEN not set; connect a private Blob store "
+                "to the project (" + CONFIGURE_HINT + ")"
+            )
         api_url = env.get("VERCEL_BLOB_API_URL", "").strip() or None
         store_url = env.get("NWC_SIGNER_BLOB_STORE_URL", "").strip() or None
         try:
@@ -88,12 +97,12 @@ class Runtime:
             )
         except ValueError:
             raise SettingsError(
-                "BLOB_READ_WRITE_TOKEN is not set to a Vercel Blob read-write token "
+                "not configured: BLOB_READ_WRITE_TOKEN is not a Vercel Blob read-write token "
                 "(connect a private Blob store to the project)"
             ) from None
         return cls(
-            config=SignerConfig(wallet_id=wallet_id, watcher_pubkey=watcher),
-            secrets=Secrets(root_secret=root),
+            config=config,
+            secrets=secrets,
             store=store,
             guard=VercelBlobGuard(guard_store),
         )
@@ -118,8 +127,8 @@ def deliver(headers: Mapping[str, str], body: bytes) -> WebhookResponse:
     """One delivery, raw headers and body as the watcher sent them."""
     try:
         rt = runtime()
-    except SettingsError as exc:
-        return WebhookResponse(500, message=f"function misconfigured: {exc}")
+    except SettingsError as exc:  # the watcher retries a 503; the message names the setting
+        return WebhookResponse(503, message=str(exc))
     return handle_webhook(
         WebhookRequest(headers, body),
         store=rt.store,
