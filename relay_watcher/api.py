@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import ClientDisconnect
 
-from relay_watcher import lnurl
+from relay_watcher import hooks, lnurl
 from relay_watcher.service import Watcher
 
 MAX_BODY = 256 * 1024
@@ -117,6 +117,7 @@ def create_app(watcher: Watcher) -> FastAPI:
         return Response(generate_latest(watcher.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     lnurl.mount(app, watcher)  # lightning addresses: /.well-known/lnurlp/<name>, claims
+    app.include_router(hooks.router(watcher))  # Breez webhooks: POST /v1/hooks/spark/...
     return app
 
 
