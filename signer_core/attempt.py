@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from signer_core import isolation
 from signer_core.protocol import nip47
 from signer_core.protocol.errors import NwcError
 from signer_core.protocol.events import Event
@@ -141,7 +142,8 @@ def prune_ledger(state: WalletState, now: int, retention_s: int) -> None:
 def notification_events(
     session: StateSession, state: WalletState, notifications: Notifications, now: int
 ) -> list[Event]:
-    """Each notification to every live connection that asked for notifications."""
+    """Each notification to every live connection that asked for notifications and may see
+    the transaction: an isolated connection's only to it, the rest only to the others."""
     events: list[Event] = []
     if not notifications:
         return events
@@ -152,6 +154,8 @@ def notification_events(
             continue
         secret = session.service_secret(conn.id)
         for kind, tx in notifications:
+            if not isolation.visible(state, conn, str(tx.get("payment_hash", ""))):
+                continue
             events.extend(
                 nip47.notification_events(
                     service_secret=secret,

@@ -1,17 +1,29 @@
-"""Per-connection rules: allowed methods, expiry, budgets.
+"""Per-connection rules: allowed methods, expiry, budgets, isolated balances.
 
 Budgets follow Alby Hub: the amount counted against a budget is what settled in the current
 period plus every payment still pending with its fee reserve, so two concurrent payments
-can never overspend it.
+can never overspend it. Isolated connections' balances are counted the same way
+(signer_core/isolation.py, docs/isolated-connections.md).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from signer_core.methods import ADMIN_METHODS, ALWAYS_ALLOWED
+from signer_core import isolation
+from signer_core.isolation import pending_msat
+from signer_core.methods import ADMIN_METHODS, ALWAYS_ALLOWED, MethodContext
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.state import Connection, LedgerEntry, Renewal
+from signer_core.wallets.base import PreparedPayment
+
+__all__ = ["pending_msat"]  # re-exported: callers count pending payments through policy
+
+# Backends whose prepare_payment takes the payment's inputs out of get_balance_msat at once
+# (Cashu reserves its proofs). For any other backend the payment is still in the balance
+# when it is checked, so it is subtracted here; a backend missing from this list is only
+# ever checked more strictly, never less.
+RESERVES_AT_PREPARE = frozenset({"cashu"})
 
 
 def period_start(renewal: Renewal, now: int) -> int:
@@ -54,15 +66,6 @@ def roll_period(conn: Connection, now: int) -> None:
         conn.spent_msat = 0
 
 
-def pending_msat(conn_id: str, ledger: dict[str, LedgerEntry]) -> int:
-    """Amount plus fee reserve of this connection's payments that are claimed, not done."""
-    total = 0
-    for entry in ledger.values():
-        if entry.connection_id == conn_id and entry.status == "claimed" and entry.payment:
-            total += int(entry.payment["amount_msat"]) + int(entry.payment["fee_reserve_msat"])
-    return total
-
-
 def used_msat(conn: Connection, ledger: dict[str, LedgerEntry], now: int) -> int:
     roll_period(conn, now)
     return conn.spent_msat + pending_msat(conn.id, ledger)
@@ -71,7 +74,17 @@ def used_msat(conn: Connection, ledger: dict[str, LedgerEntry], now: int) -> int
 def check_budget(
     conn: Connection, ledger: dict[str, LedgerEntry], amount_msat: int, reserve_msat: int, now: int
 ) -> None:
-    """Refuse with QUOTA_EXCEEDED when this payment (with its reserve) would overspend."""
+    """Refuse with QUOTA_EXCEEDED when this payment (with its reserve) would overspend the
+    budget, and with INSUFFICIENT_BALANCE when it would overspend an isolated connection's
+    balance (both count payments in flight with their fee reserve)."""
+    if conn.isolated:
+        left = max(conn.balance_msat - pending_msat(conn.id, ledger), 0)
+        if amount_msat + reserve_msat > left:
+            raise NwcError(
+                ErrorCode.INSUFFICIENT_BALANCE,
+                f"payment of {amount_msat} msat plus up to {reserve_msat} msat fees exceeds "
+                f"this isolated connection's balance ({left} msat)",
+            )
     if conn.budget is None:
         return
     used = used_msat(conn, ledger, now)
@@ -85,7 +98,42 @@ def check_budget(
         )
 
 
+def check_spend(ctx: MethodContext, prepared: PreparedPayment) -> None:
+    """Everything a prepared payment must pass before its claim: an isolated connection
+    spends only its own balance, any other connection only the main balance (never what
+    isolated connections hold), and the budget. Records an isolated payer as the payment's
+    owner. The caller cancels the prepared payment when this raises (nothing reserved)."""
+    state, conn = ctx.state, ctx.connection
+    isolation.settle_incoming(state, ctx.wallet, ctx.now)  # a receipt may be uncredited yet
+    if isolation.isolated_invoice(state, prepared.payment_hash):
+        raise NwcError(
+            ErrorCode.OTHER,
+            "this invoice was made by an isolated connection of this wallet: move funds "
+            "between connections with transfer_funds instead",
+        )
+    amount, reserve = prepared.amount_msat, prepared.fee_reserve_msat
+    if not conn.isolated and isolation.has_isolated(state):
+        backend = ctx.wallet.get_balance_msat()
+        left = backend if state.backend in RESERVES_AT_PREPARE else backend - amount - reserve
+        held = isolation.isolated_msat(state)
+        if left < held:
+            main = isolation.main_balance_msat(state, backend)
+            raise NwcError(
+                ErrorCode.INSUFFICIENT_BALANCE,
+                f"payment of {amount} msat plus up to {reserve} msat fees exceeds the main "
+                f"balance ({held} msat of the wallet belong to isolated connections"
+                + ("" if state.backend in RESERVES_AT_PREPARE else f", {main} msat are free")
+                + ")",
+            )
+    check_budget(conn, state.ledger, amount, reserve, ctx.now)
+    isolation.record(state, conn, prepared.payment_hash, "outgoing", ctx.now)
+
+
 def record_settled(conn: Connection, amount_msat: int, fees_msat: int, now: int) -> None:
+    """A claimed payment settled: charge it (with its fees) to the budget, and to the
+    balance of an isolated payer (never below zero: an overrun fee falls to the main)."""
+    if conn.isolated:
+        conn.balance_msat = max(conn.balance_msat - amount_msat - fees_msat, 0)
     if conn.budget is None:
         return
     roll_period(conn, now)

@@ -42,6 +42,11 @@ class Connection:
     # may call the NWC admin methods (create/list/revoke connections): the home page's
     # connection. Defaults to False so states written before the flag existed still load.
     admin: bool = False
+    # an isolated connection (a sub-wallet, Alby Hub's isolated app) spends only its own
+    # balance: transfers in - transfers out + received - paid - fees, settled amounts only
+    # (payments in flight are subtracted from the ledger's claims). docs/isolated-connections.md
+    isolated: bool = False
+    balance_msat: int = 0
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Connection:
@@ -79,6 +84,39 @@ class LedgerEntry:
         return cls(**raw)
 
 
+OwnedState = Literal["open", "credited", "closed"]
+
+
+@dataclass
+class OwnedTx:
+    """A transaction of an isolated connection, by payment hash: whose it is, and for an
+    invoice whether its receipt has been credited to that connection yet (exactly once)."""
+
+    connection_id: str
+    type: Literal["incoming", "outgoing"]
+    created_at: int
+    state: OwnedState = "open"
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> OwnedTx:
+        return cls(**raw)
+
+
+@dataclass
+class Transfer:
+    """A move of funds between the main balance ("") and an isolated connection."""
+
+    request_id: str
+    source: str  # connection id, or "" for the main balance
+    target: str
+    amount_msat: int
+    at: int
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Transfer:
+        return cls(**raw)
+
+
 @dataclass
 class WalletState:
     wallet_id: str
@@ -90,6 +128,10 @@ class WalletState:
     connections: dict[str, Connection] = field(default_factory=dict)
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
     version: int = STATE_VERSION
+    # isolated connections' transactions (payment hash -> owner) and the transfers that
+    # funded them; absent in states written before isolated connections (they load empty)
+    owned_txs: dict[str, OwnedTx] = field(default_factory=dict)
+    transfers: list[Transfer] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +146,8 @@ class WalletState:
             cid: Connection.from_dict(c) for cid, c in raw.get("connections", {}).items()
         }
         data["ledger"] = {rid: LedgerEntry.from_dict(e) for rid, e in raw.get("ledger", {}).items()}
+        data["owned_txs"] = {h: OwnedTx.from_dict(o) for h, o in raw.get("owned_txs", {}).items()}
+        data["transfers"] = [Transfer.from_dict(t) for t in raw.get("transfers", [])]
         return cls(**data)
 
     def client_pubkeys(self) -> dict[str, str]:

@@ -159,7 +159,7 @@ def _state(wallet: LocalWallet) -> WalletState:
         ({"max_amount": -1}, "OTHER", "max_amount"),
         ({"max_amount": "1000"}, "OTHER", "max_amount"),
         ({"expires_at": 1000}, "OTHER", "in the past"),
-        ({"isolated": True}, "NOT_IMPLEMENTED", "isolated"),
+        ({"isolated": "yes"}, "OTHER", "isolated"),
     ],
 )
 def test_create_connection_refuses_bad_params_and_writes_nothing(

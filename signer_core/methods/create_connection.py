@@ -2,7 +2,8 @@
 
 Follows Alby Hub's controller: the client brings the new connection's public key (its secret
 is made and kept by the client: the home page, in the browser), the wallet answers with the
-wallet-service pubkey of the connection. Contract: docs/nwc-admin-methods.md.
+wallet-service pubkey of the connection. `isolated: true` makes a sub-wallet with a balance
+of its own (docs/isolated-connections.md). Contract: docs/nwc-admin-methods.md.
 """
 
 from __future__ import annotations
@@ -40,9 +41,6 @@ def _bad(message: str) -> NwcError:
 
 def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
     p = parse_params(CreateConnectionParams, params)
-    if p.isolated:
-        raise NwcError(ErrorCode.NOT_IMPLEMENTED, "isolated connections (sub-wallets) are not "
-                       "supported; create it with isolated false")  # fmt: skip
     pubkey = p.pubkey.lower()
     try:
         lift_x(bytes.fromhex(pubkey))
@@ -84,6 +82,8 @@ def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise _bad(str(exc)) from None
+    # a sub-wallet starts empty; transfer_funds moves main funds to it (and back)
+    conn.isolated = p.isolated
     assert ctx.entry is not None, "the pipeline gives every ledgered request an entry"
     ctx.entry.connection_change = {"created": conn.id}
     return {"wallet_pubkey": conn.service_pubkey, "id": conn.id}
