@@ -205,7 +205,8 @@ class LightningAddresses:
         self.book = AddressBook(watcher.db.base)
         self.public_url = public_url.rstrip("/")
         self.timeout_s = timeout_s
-        self.claims = TokenBuckets(rate_per_s=1 / 60, burst=5)  # per wallet and per client
+        self.claims = TokenBuckets(rate_per_s=1 / 60, burst=5)  # per wallet
+        self.claimants = TokenBuckets(rate_per_s=1 / 6, burst=30)  # per client address
         self.callbacks = TokenBuckets(rate_per_s=1.0, burst=10)  # per name
         self.lookups = TokenBuckets(rate_per_s=5.0, burst=50)  # per client address
         allow_private = watcher.config.allow_private_function_urls
@@ -237,9 +238,9 @@ class LightningAddresses:
         try:
             fields, sig = verify_claim(headers, body, now)
             wallet = fields["wallet_pubkey"]
-            for key in (f"wallet:{wallet}", f"client:{client}"):
-                if self.claims.take(key, time.time()) > 0:
-                    raise Refused(429, "too many claims; try again in a minute")
+            now_f = time.time()
+            if self.claimants.take(client, now_f) > 0 or self.claims.take(wallet, now_f) > 0:
+                raise Refused(429, "too many claims; try again in a minute")
             if self.watcher.db.registry.wallet(wallet) is None:
                 raise Refused(404, "this wallet is not registered with the watcher")
             if fields["action"] == "release":
