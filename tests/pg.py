@@ -160,7 +160,8 @@ def empty(url: str) -> None:
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()}  # fmt: skip
         names = [t for t in TABLES if t in present]
         if names:
-            conn.execute(f"TRUNCATE {', '.join(names)}")
+            # CASCADE: tables added later that reference these (lightning_addresses) go too
+            conn.execute(f"TRUNCATE {', '.join(names)} CASCADE")
 
 
 BACKENDS = ["sqlite", "postgresql"]
