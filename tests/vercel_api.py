@@ -157,6 +157,7 @@ class FakeVercel:
         self.log: list[dict[str, Any]] = []
         self.fail: dict[str, tuple[int, str]] = {}  # "METHOD path-regex" -> (status, message)
         self.build_failure: tuple[str, str] | None = None  # next builds end in ERROR
+        self.revoked: list[str] = []  # tokens that deleted themselves (DELETE .../current)
         self.lose_files: set[str] = (
             set()
         )  # SHA1s "forgotten" once: the next deploy gets them missing
@@ -207,6 +208,10 @@ class FakeVercel:
         raw: bytes,
         headers: dict[str, str],
     ) -> tuple[int, Any]:
+        if path == "/v3/user/tokens/current" and method == "DELETE":
+            self.revoked.append(self.token)
+            self.token = "revoked-" + uuid.uuid4().hex[:8]  # noqa: S105
+            return 200, {"tokenId": "tok_" + uuid.uuid4().hex[:12]}
         if path == "/v2/user" and method == "GET":
             return 200, {
                 "user": {
@@ -459,5 +464,8 @@ class FakeVercel:
 
             def do_POST(self) -> None:
                 self._serve("POST")
+
+            def do_DELETE(self) -> None:
+                self._serve("DELETE")
 
         return Handler

@@ -31,6 +31,10 @@ class VercelError(Exception):
     """A deploy step the API refused or could not be reached for: one line for the user."""
 
 
+class TokenRefused(VercelError):
+    """401/403: the token expired, was deleted, or lacks the scope (the user acts)."""
+
+
 class MissingFilesError(VercelError):
     """``POST /v13/deployments`` named files it has not got (``missing_files``)."""
 
@@ -85,6 +89,8 @@ class Api(RestApi):
         err = _error(res)
         if err.get("code") == "missing_files" and isinstance(err.get("missing"), list):
             return MissingFilesError(f"{what}: {_message(res)}", [str(m) for m in err["missing"]])
+        if res.status_code in (401, 403):
+            return TokenRefused(f"{what}: {_message(res)}{self.auth_hint}")
         return super().refused(what, res)
 
     def call(
@@ -117,6 +123,11 @@ class Api(RestApi):
         """``GET /v2/user``: the cheapest call that proves the token before anything."""
         what = "checking the access token"
         return self.parse(what, schema.UserAnswer, self.call(what, "GET", "/v2/user"))
+
+    def revoke_token(self) -> None:
+        """``DELETE /v3/user/tokens/current``: the token invalidates itself (docs:
+        rest-api/authentication/delete-an-authentication-token, tokenId "current")."""
+        self.call("revoking the access token", "DELETE", "/v3/user/tokens/current")
 
     def get_project(self, name: str) -> schema.Project | None:
         what = f"reading project {name}"

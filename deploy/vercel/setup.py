@@ -24,7 +24,6 @@ made hands over its first connection URI (the only copy) with the error.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from typing import Any
 
 from deploy import common
 from deploy.common import say as _say
-from deploy.vercel import bundle, schema, state
+from deploy.vercel import bundle, schema
 from deploy.vercel.api import Api, MissingFilesError, VercelError
 
 STATE_FILE = "vercel-deploy.json"
@@ -76,7 +75,12 @@ class Outcome:
     uri: str | None = field(default=None, repr=False)  # the first connection's, once
 
 
-class WalletMismatch(VercelError):
+class NameTaken(VercelError):
+    """A name this deploy would use is another's (a project serving another wallet, a Blob
+    store that is public or connected to another project): nothing of it is touched."""
+
+
+class WalletMismatch(NameTaken):
     """The project already belongs to another wallet: never overwrite it."""
 
 
@@ -171,13 +175,20 @@ def _store(api: Api, project: schema.Project, t: Target, say: Callable[[str], No
         found = api.create_store(body)
         say(f"blob store {t.store_name}: created private ({found.id})")
     elif found.access == "public":
-        raise VercelError(
+        raise NameTaken(
             f"Blob store {t.store_name} is public: the wallet's store must be "
             "private; remove it or use another --project"
         )
     else:
         say(f"blob store {t.store_name}: exists ({found.id})")
-    if not any(c.projectId == project.id for c in api.connections(found.id)):
+    connected = api.connections(found.id)
+    others = sorted({c.projectId for c in connected if c.projectId != project.id})
+    if others and not any(c.projectId == project.id for c in connected):
+        raise NameTaken(
+            f"Blob store {t.store_name} belongs to another project ({', '.join(others)}): "
+            "it is left untouched; use another --project"
+        )
+    if not any(c.projectId == project.id for c in connected):
         api.connect(
             found.id, schema.CreateConnection(projectId=project.id, envVarEnvironments=TARGETS)
         )
@@ -245,68 +256,25 @@ def deploy(
     say: Callable[[str], None] = _say,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
-    """Everything but the watcher registration (``register``)."""
-    from functions.local.datadir import DataDir
+    """Everything but the watcher registration (``register``): ``steps.Deployment``'s
+    steps in order."""
+    from deploy.vercel.steps import Deployment
 
-    _check(t)
-    built = bundle.build(t.out_dir, source=t.source)
-    say(built.report())
-    say(f"bundle hash: {built.digest}")
-    api.check_token()
-    say("access token: accepted")
-    project = _project(api, t, say)
-    folder = DataDir(t.data_dir)
-    theirs = _project_wallet(api, project)
-    if theirs and folder.exists() and theirs != folder.config().wallet_id:
-        raise WalletMismatch(
-            f"project {t.project} serves wallet {theirs}, not the one in "
-            f"{t.data_dir}; use another --project"
-        )
-    if theirs and not folder.exists():
-        raise WalletMismatch(
-            f"project {t.project} already serves wallet {theirs}: pass that "
-            "wallet's --data-dir, or use another --project"
-        )
-    created, uri = _local_wallet(t, say)
+    d = Deployment(api, t, say=say, sleep=sleep)
+    wallet_done = False
     try:
-        wallet_id = folder.config().wallet_id
-        keys = _env(api, project, t, wallet_id)
-        say(f"env: {', '.join(keys)} set")
-        store_id = _store(api, project, t, say)
-        try:
-            seeded = state.seed(
-                api.store_token(store_id),
-                t.data_dir,
-                wallet_id,
-                api_url=t.blob_api_url or os.environ.get("VERCEL_BLOB_API_URL") or None,
-                store_url=t.blob_store_url or os.environ.get("NWC_SIGNER_BLOB_STORE_URL") or None,
-            )
-        except state.SeedError as exc:
-            raise VercelError(str(exc)) from None
-        how = "written" if seeded.written else "already there (left as it is)"
-        say(f"state: {how} in the Blob store (generation {seeded.generation})")
-        dep = _deploy(api, project, built, t, say)
-        say(f"deployment {dep.id}: {dep.readyState}, {len(built.files)} files")
-        dep = api.wait(dep.id, sleep=sleep, on_state=lambda s: say(f"deployment {dep.id}: {s}"))
-        url = f"https://{production_host(dep, t.project)}{bundle.WEBHOOK_PATH}"
-        say(f"webhook: {url}")
-        record = {
-            "project": t.project,
-            "project_id": project.id,
-            "blob_store": store_id,
-            "deployment": dep.id,
-            "url": url,
-            "bundle": built.digest,
-        }
-        (t.data_dir / STATE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        for step in Deployment.STEPS:
+            d.run(step)
+            wallet_done = wallet_done or step == "wallet"
     except VercelError as exc:
-        if uri is not None:  # the only copy of the first connection's secret: hand it over
+        if wallet_done and d.uri is not None:  # the first connection's only copy: hand it over
             exc.args = (
                 f"{exc.args[0]}\n(run the same command again to finish; the wallet's "
-                f"first connection, usable once it finishes:\n{uri}\n)",
+                f"first connection, usable once it finishes:\n{d.uri}\n)",
             )
         raise
-    return Outcome(url, wallet_id, created, dep.id, built.digest, uri)
+    assert d.dep is not None and d.built is not None
+    return Outcome(d.url, d.wallet_id, d.created, d.dep.id, d.built.digest, d.uri)
 
 
 def register(t: Target, watcher_url: str, function_url: str) -> dict[str, Any]:
