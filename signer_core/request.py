@@ -33,7 +33,7 @@ from signer_core.session import StateSession
 from signer_core.state import Connection, LedgerEntry, WalletState
 from signer_core.vault.keys import registration_secret
 from signer_core.vault.sealed import Unauthorized
-from signer_core.wallets.base import FundsInFlight
+from signer_core.wallets.base import FundsInFlight, keeps_metadata
 
 log = logging.getLogger("nwc_signer.request")
 
@@ -156,11 +156,13 @@ def _key_changes(
     secret = session.service_secret(conn.id)
     proof = service_key_proof(secret, wallet_pubkey)
     wallet = open_backend(state, deps, now)
-    info = nip47.info_event(
-        service_secret=secret,
-        methods=methods.available_methods(conn, wallet.methods),
-        notifications=methods.available_notifications(conn, wallet.notifications),
-        now=now,
+    info = methods.connection_info_event(
+        conn,
+        secret,
+        wallet.methods,
+        wallet.notifications,
+        now,
+        metadata=keeps_metadata(wallet),
     )
     return {"add": [{"pubkey": conn.service_pubkey, "proof": proof}], "remove": []}, [info]
 
@@ -168,6 +170,8 @@ def _key_changes(
 def _check_new_request(
     event: Event, method: str, connection: Connection, deps: Deps, now: int
 ) -> None:
+    if method in methods.NEVER_SERVED:
+        raise NwcError(ErrorCode.NOT_IMPLEMENTED, methods.NEVER_SERVED[method])
     if method not in methods.IMPLEMENTED:
         raise NwcError(ErrorCode.NOT_IMPLEMENTED, f"method {method[:64]!r} is not supported")
     policy.check_connection(connection, method, now)

@@ -18,19 +18,14 @@ from signer_core.attempt import (
     record_done,
     sync_wallet,
 )
-from signer_core.methods import (
-    MethodContext,
-    PaymentPending,
-    available_methods,
-    available_notifications,
-)
+from signer_core.methods import MethodContext, PaymentPending, connection_info_event
 from signer_core.protocol import nip47
 from signer_core.protocol.errors import NwcError
 from signer_core.protocol.events import Event
 from signer_core.protocol.webhook import WebhookResponse
 from signer_core.session import StateSession
 from signer_core.state import WalletState
-from signer_core.wallets.base import Wallet
+from signer_core.wallets.base import Wallet, keeps_metadata
 
 
 def handle_wake(deps: Deps, now: int) -> WebhookResponse:
@@ -43,7 +38,16 @@ def handle_wake(deps: Deps, now: int) -> WebhookResponse:
     wake_at = sync_wallet(wallet, notes, session.commit) if state.connections else None
 
     events.extend(notification_events(session, state, notes, now))
-    events.extend(info_events(session, state, wallet.methods, wallet.notifications, now))
+    events.extend(
+        info_events(
+            session,
+            state,
+            wallet.methods,
+            wallet.notifications,
+            now,
+            metadata=keeps_metadata(wallet),
+        )
+    )
     session.commit_if_changed()  # a sync may update backend state without a receipt
     if still_pending:
         wake_at = earliest(wake_at, now + IN_FLIGHT_RECHECK_S)
@@ -87,6 +91,8 @@ def info_events(
     wallet_methods: frozenset[str],
     wallet_notifications: frozenset[str],
     now: int,
+    *,
+    metadata: bool = False,
 ) -> list[Event]:
     """The replaceable 13194 info event of every live connection, for the watcher to publish."""
     events = []
@@ -94,11 +100,13 @@ def info_events(
         if conn.expires_at is not None and now >= conn.expires_at:
             continue
         events.append(
-            nip47.info_event(
-                service_secret=session.service_secret(conn.id),
-                methods=available_methods(conn, wallet_methods),
-                notifications=available_notifications(conn, wallet_notifications),
-                now=now,
+            connection_info_event(
+                conn,
+                session.service_secret(conn.id),
+                wallet_methods,
+                wallet_notifications,
+                now,
+                metadata=metadata,
             )
         )
     return events

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any, Protocol
 
+from signer_core.protocol.events import Event
 from signer_core.state import Connection, LedgerEntry, WalletState
-from signer_core.wallets.base import LIGHTNING_METHOD_NAMES, Wallet
+from signer_core.wallets.base import LIGHTNING_METHOD_NAMES, Wallet, keeps_metadata
 
 # Connection management (docs/nwc-admin-methods.md): only a connection flagged admin may
 # call these, and they are never granted to a connection, so none can be made over NWC.
@@ -33,6 +34,16 @@ EXTENSION_METHOD_NAMES: tuple[str, ...] = (
     "cancel_hold_invoice",
     "sign_message",
 )
+# Methods apps call that no backend of ours serves, and why (answered NOT_IMPLEMENTED).
+NEVER_SERVED: dict[str, str] = {
+    "pay_keysend": "keysend (NWC-04) is not served: neither Cashu mints nor Spark can send "
+    "a keysend payment; pay an invoice, a lightning address or a BIP-321 URI instead",
+    "multi_pay_invoice": "multi_pay_invoice was removed from NIP-47; send one pay_invoice "
+    "per invoice",
+    "multi_pay_keysend": "multi_pay_keysend was removed from NIP-47, and keysend (NWC-04) is "
+    "not served: neither Cashu mints nor Spark can send a keysend payment",
+}
+HOLD_INVOICE_METHODS = ("make_hold_invoice", "settle_hold_invoice", "cancel_hold_invoice")
 # Methods a connection can be granted (the wallet backend may support fewer), in order.
 GRANTABLE_METHODS: tuple[str, ...] = (
     *LIGHTNING_METHOD_NAMES,
@@ -85,6 +96,14 @@ class MethodContext:
     def available_notifications(self) -> list[str]:
         return available_notifications(self.connection, self.wallet.notifications)
 
+    def available_extensions(self) -> list[str]:
+        return available_extensions(
+            self.connection,
+            self.wallet.methods,
+            self.wallet.notifications,
+            metadata=keeps_metadata(self.wallet),
+        )
+
 
 def available_methods(connection: Connection, wallet_methods: frozenset[str]) -> list[str]:
     """Methods this connection may call on this backend, in a stable order."""
@@ -101,6 +120,57 @@ def available_notifications(
     if "notifications" not in connection.methods:
         return []
     return sorted(wallet_notifications)
+
+
+def available_extensions(
+    connection: Connection,
+    wallet_methods: frozenset[str],
+    wallet_notifications: frozenset[str],
+    *,
+    metadata: bool = False,
+) -> list[str]:
+    """The NWC extension specs (nostr-wallet-connect/nwc) this connection may use on this
+    backend, for the info event's `extensions` tag and get_info: 02 notifications, 03 hold
+    invoices, 05 list_transactions, 06 metadata (only where make_invoice keeps it), 321
+    pay/receive. 04 keysend is never served; 07 (deep links) is pairing, not a capability."""
+    served = set(available_methods(connection, wallet_methods))
+    out = []
+    if available_notifications(connection, wallet_notifications):
+        out.append("02")
+    if all(m in served for m in HOLD_INVOICE_METHODS):
+        out.append("03")
+    if "list_transactions" in served:
+        out.append("05")
+    if metadata and "make_invoice" in served:
+        out.append("06")
+    if "pay" in served or "receive" in served:
+        out.append("321")
+    return out
+
+
+def connection_info_event(
+    connection: Connection,
+    service_secret: bytes,
+    wallet_methods: frozenset[str],
+    wallet_notifications: frozenset[str],
+    now: int,
+    *,
+    metadata: bool = False,
+) -> Event:
+    """The 13194 info event of one connection: what it may use, tagged with its client
+    pubkey (an app that brought its own key finds its wallet-service key by `#p`)."""
+    from signer_core.protocol import nip47
+
+    return nip47.info_event(
+        service_secret=service_secret,
+        methods=available_methods(connection, wallet_methods),
+        notifications=available_notifications(connection, wallet_notifications),
+        extensions=available_extensions(
+            connection, wallet_methods, wallet_notifications, metadata=metadata
+        ),
+        client_pubkey=connection.client_pubkey,
+        now=now,
+    )
 
 
 class PaymentPending(Exception):

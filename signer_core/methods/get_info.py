@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from signer_core.methods import MethodContext
+from signer_core.protocol.nip47 import SUPPORTED_SCHEMES
 
 
 def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -18,4 +19,7 @@ def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
         "block_hash": str(info.get("block_hash", "")),
         "methods": ctx.available_methods(),
         "notifications": ctx.available_notifications(),
+        # the info event's tags, as lists (NWC-02 clients read encryption from either)
+        "encryption": list(SUPPORTED_SCHEMES),
+        "extensions": ctx.available_extensions(),
     }

@@ -129,12 +129,25 @@ def notification_events(
 
 
 def info_event(
-    *, service_secret: bytes, methods: list[str], notifications: list[str], now: int
+    *,
+    service_secret: bytes,
+    methods: list[str],
+    notifications: list[str],
+    now: int,
+    extensions: list[str] | None = None,
+    client_pubkey: str | None = None,
 ) -> Event:
+    """The replaceable 13194 event of one wallet-service key. `extensions` lists the NWC
+    extension specs served (["extensions", "02 05 321"]); `client_pubkey` adds a `p` tag
+    so an app that brought its own key can find this event with a `#p` filter."""
     content = " ".join(methods + (["notifications"] if notifications else []))
     tags = [["encryption", " ".join(SUPPORTED_SCHEMES)]]
     if notifications:
         tags.append(["notifications", " ".join(notifications)])
+    if extensions:
+        tags.append(["extensions", " ".join(extensions)])
+    if client_pubkey:
+        tags.append(["p", client_pubkey])
     return sign_event(service_secret, INFO_KIND, content, tags, created_at=now)
 
 

@@ -118,6 +118,37 @@ class WalletEnv:
     mnemonic: str = field(default="", repr=False)
 
 
+def keeps_metadata(wallet: object) -> bool:
+    """Does this backend keep make_invoice's `metadata` on the transaction (NWC-06)? A
+    backend says so with a class attribute `keeps_metadata = True`; absent means no."""
+    return bool(getattr(wallet, "keeps_metadata", False))
+
+
+def http_transport(wallet: object) -> Any:
+    """The httpx transport a backend talks through (Pyodide's fetch transport there), for
+    other HTTP calls made for it (LNURL-pay); None means httpx's default."""
+    return getattr(wallet, "http_transport", None)
+
+
+def wallet_config(wallet: object) -> dict[str, Any]:
+    """The deployment's wallet_config as the backend was given it (WalletEnv.config)."""
+    env = getattr(wallet, "env", None)
+    config = getattr(env, "config", None)
+    return config if isinstance(config, dict) else {}
+
+
+def payment_network(wallet: Any) -> str | None:
+    """The bitcoin network this backend's payments must be on, to refuse an invoice of
+    another (NWC-321). A backend whose network is only a guess says None with a
+    `payment_network` attribute (Cashu: the mint's own Lightning node is the authority
+    and refuses such invoices at quote time); otherwise get_info's `network`."""
+    if hasattr(wallet, "payment_network"):
+        declared = wallet.payment_network
+        return declared if isinstance(declared, str) else None
+    network = wallet.get_info().get("network")
+    return network if isinstance(network, str) and network else None
+
+
 class Wallet(Protocol):
     """One wallet backend. Raise signer_core.protocol.errors.NwcError for client-facing errors."""
 

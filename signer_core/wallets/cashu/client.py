@@ -150,6 +150,10 @@ class MintClient:
 
     # --- plumbing ---------------------------------------------------------------------
 
+    @property
+    def transport(self) -> httpx.BaseTransport | None:
+        return self._transport
+
     def _client(self) -> httpx.Client:
         if self._http is None:
             import httpx  # lazy: ~60 ms we only pay when the mint is actually called

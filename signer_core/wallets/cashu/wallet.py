@@ -38,13 +38,26 @@ RESTORE_EMPTY_BATCHES = 3
 
 class CashuWallet(CashuCore):
     kind: ClassVar[str] = "cashu"
-    methods: ClassVar[frozenset[str]] = LIGHTNING_METHODS
+    # NWC-321 pay/receive: bolt11, lightning addresses and LNURL-pay (signer_core/methods/pay.py)
+    methods: ClassVar[frozenset[str]] = LIGHTNING_METHODS | {"pay", "receive"}
     notifications: ClassVar[frozenset[str]] = PAYMENT_NOTIFICATIONS
+    keeps_metadata: ClassVar[bool] = True  # make_invoice's metadata stays on the tx (NWC-06)
 
     def __init__(
         self, data: dict[str, Any], env: WalletEnv, *, transport: httpx.BaseTransport | None = None
     ) -> None:
         super().__init__(data, env, transport=transport)
+
+    @property
+    def http_transport(self) -> httpx.BaseTransport | None:
+        """The transport the mint client uses (Pyodide's fetch), for LNURL-pay calls too."""
+        return self.client.transport
+
+    @property
+    def payment_network(self) -> str | None:
+        """None: our network is a guess from the mint's URL; the mint's Lightning node
+        refuses an invoice of another network when quoting it (base.payment_network)."""
+        return None
 
     @staticmethod
     def create_data(mint_url: str, *, network: str | None = None, now: int = 0) -> dict[str, Any]:
