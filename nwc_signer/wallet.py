@@ -124,6 +124,7 @@ def add_local_connection(
 ) -> NewConnection:
     """Add a connection to a wallet folder and commit it; returns its URI (and ids). An
     admin connection may also create, list and revoke connections over NWC (the home page)."""
+    from nwc_signer.lightning_address import saved as saved_address
     from signer_core.admin import add_connection
 
     session = open_admin(data_dir)
@@ -140,7 +141,7 @@ def add_local_connection(
             budget_msat=budget_sats * 1000 if budget_sats is not None else None,
             renewal=budget_renewal,  # type: ignore[arg-type]  # checked by add_connection
             expires_at=expires_at,
-            lud16=lud16,
+            lud16=lud16 if lud16 is not None else saved_address(data_dir),  # lightning-address
             admin=admin,
         )
     except ValueError as exc:
@@ -211,7 +212,8 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--lud16", metavar="ADDRESS",
-        help="lightning address to put in the URI (default: none)",
+        help="lightning address to put in the URI (default: the one `nwc-signer wallet "
+        "lightning-address` claimed, if any)",
     )  # fmt: skip
     parser.add_argument(
         "--admin", action="store_true",
