@@ -76,11 +76,61 @@ def cmd_connection_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_connection_approve(args: argparse.Namespace) -> int:
+    from nwc_signer.connections import ApproveError, approve_command
+
+    try:
+        return approve_command(args)
+    except ApproveError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_function_serve(args: argparse.Namespace) -> int:
     from functions.local.server import serve
 
     serve(args.data_dir, args.host, args.port)
     return 0
+
+
+def add_approve_parser(conn: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`connection approve`: an app's nostr+walletauth:// or nostrnwc:// request."""
+    from nwc_signer.wallet import RENEWALS
+
+    app = conn.add_parser(
+        "approve", help="approve an app's connection request (nostr+walletauth://, nostrnwc://)",
+        description="Show what an app asks for (methods, budget, expiry, relays), ask, and "
+        "create the connection: in a local wallet folder (--data-dir) or in a deployed wallet "
+        "through its admin connection (--admin-uri, or $NWC_ADMIN_URI). docs/app-connections.md",
+    )  # fmt: skip
+    app.add_argument("uri", help="the app's request: nostr+walletauth://… or nostrnwc://connect?…")
+    app.add_argument("--data-dir", metavar="DIR", help="a local wallet folder")
+    app.add_argument(
+        "--admin-uri", metavar="URI",
+        help="a deployed wallet's admin connection (nwc-signer connection add --admin); "
+        "default: $NWC_ADMIN_URI",
+    )  # fmt: skip
+    app.add_argument("--yes", action="store_true", help="approve without asking (default: ask)")
+    app.add_argument(
+        "--open", action="store_true",
+        help="open the app's return address once the connection exists (default: print it)",
+    )  # fmt: skip
+    app.add_argument(
+        "--budget-sats", type=int, metavar="SATS",
+        help="nostrnwc:// links only (they ask no budget): most the app may spend per period "
+        "(default: no budget)",
+    )  # fmt: skip
+    app.add_argument(
+        "--budget-renewal", choices=RENEWALS, default="monthly",
+        help="with --budget-sats: when the budget starts again (default: %(default)s)",
+    )  # fmt: skip
+    app.add_argument(
+        "--timeout", type=float, default=60.0, metavar="S",
+        help="--admin-uri: seconds to wait for the wallet's answer (default: %(default)s)",
+    )  # fmt: skip
+    app.add_argument(
+        "--no-qr", action="store_true", help="print a new URI without its QR code (default: with)"
+    )
+    app.set_defaults(func=cmd_connection_approve)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     rev.add_argument("--data-dir", required=True, metavar="DIR", help=DATA_DIR_HELP)
     rev.add_argument("connection", help="connection id, name or wallet-service pubkey")
     rev.set_defaults(func=cmd_connection_revoke)
+    add_approve_parser(conn)
 
     fn = top.add_parser("function", help="run the signer function").add_subparsers(
         dest="action", required=True
