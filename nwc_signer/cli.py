@@ -181,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not print the recovery phrase (default: print it once)",
     )
     create.set_defaults(func=cmd_wallet_create)
+    __import__("nwc_signer.lightning_address").lightning_address.add_parser(wallet)  # lud16
 
     conn = top.add_parser("connection", help="manage NWC connections").add_subparsers(
         dest="action", required=True
