@@ -12,8 +12,8 @@ only means "look now", and the wake-up's sync is the only thing the function bel
 Bursts coalesce: the first hook of a wallet queues a wake job at once (one pending per
 wallet, ``wake:<wallet>``); further hooks within ``COALESCE_S`` only make sure a wake-up
 follows that window (a payment that lands while the first wake-up runs is still seen).
-Rate-limited per wallet and per client address. Every refusal is a 4xx; 503 only when the
-database is away (the service provider retries).
+Rate-limited per wallet, and per client address for hooks with a wrong token. Every refusal
+is a 4xx; 503 only when the database is away (the service provider retries).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 COALESCE_S = 5
 PER_WALLET_PER_MIN = 30.0
-PER_CLIENT_PER_MIN = 120.0
+PER_CLIENT_PER_MIN = 120.0  # hooks with a wrong token, per client address
 HEX = frozenset("0123456789abcdef")
 
 
@@ -65,12 +65,12 @@ class SparkHooks:
 
     async def handle(self, wallet: str, token: str, request: Request) -> Response:
         now = time.time()
-        client = request.client.host if request.client else ""
-        refused = self._limited(self.per_client, client, now)
-        if refused is not None:
-            return refused
         if not (len(wallet) == 64 and set(wallet) <= HEX and verify_token(wallet, token)):
-            return _answer(404, "no such hook")  # as if the path did not exist
+            # only failures count against an address: the service provider posts the hooks
+            # of every wallet from a few addresses, and must never be throttled for them
+            client = request.client.host if request.client else ""
+            refused = self._limited(self.per_client, client, now)
+            return refused or _answer(404, "no such hook")  # as if the path did not exist
         refused = self._limited(self.per_wallet, wallet, now)
         if refused is not None:
             return refused
