@@ -43,7 +43,6 @@ NEVER_SERVED: dict[str, str] = {
     "multi_pay_keysend": "multi_pay_keysend was removed from NIP-47, and keysend (NWC-04) is "
     "not served: neither Cashu mints nor Spark can send a keysend payment",
 }
-HOLD_INVOICE_METHODS = ("make_hold_invoice", "settle_hold_invoice", "cancel_hold_invoice")
 # Methods a connection can be granted (the wallet backend may support fewer), in order.
 GRANTABLE_METHODS: tuple[str, ...] = (
     *LIGHTNING_METHOD_NAMES,
@@ -137,8 +136,8 @@ def available_extensions(
     out = []
     if available_notifications(connection, wallet_notifications):
         out.append("02")
-    if all(m in served for m in HOLD_INVOICE_METHODS):
-        out.append("03")
+    if {"make_hold_invoice", "settle_hold_invoice"} <= served:  # cancel may be missing
+        out.append("03")  # (Spark cannot fail an HTLC back): `methods` says which are served
     if "list_transactions" in served:
         out.append("05")
     if metadata and "make_invoice" in served:

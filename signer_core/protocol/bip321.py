@@ -22,6 +22,9 @@ MSAT_PER_BTC = 100_000_000_000
 _BTC_AMOUNT = re.compile(r"^[0-9]{1,8}(\.[0-9]{1,8})?$")
 _ADDRESS_USER = re.compile(r"^[a-z0-9\-_.+]{1,64}$")
 _DOMAIN = re.compile(r"^[a-z0-9\-.]{1,253}(:[0-9]{1,5})?$")
+_ONCHAIN = re.compile(
+    r"^([13mn2][1-9A-HJ-NP-Za-km-z]{25,34}|(bc|tb|bcrt|BC|TB|BCRT)1[0-9a-zA-Z]{8,87})$"
+)
 _BOLT11_PREFIXES = ("lnbc", "lntb", "lntbs", "lnsb", "lnbcrt")
 # BIP-321 keys we act on; other keys are ignored unless they carry the `req-` prefix.
 _KNOWN_KEYS = frozenset({"amount", "label", "message", "lightning", "lno", "pop"})
@@ -76,7 +79,7 @@ def _single(text: str) -> PaymentInstructions:
         return PaymentInstructions(bolt11=lowered)
     if "@" in lowered:
         return PaymentInstructions(lightning_address=lightning_address(lowered))
-    if lowered.startswith(("bc1", "tb1", "bcrt1", "1", "3", "m", "n", "2")):
+    if _ONCHAIN.match(text):
         raise NwcError(
             ErrorCode.UNSUPPORTED_PAYMENT_INSTRUCTION,
             "this looks like an on-chain bitcoin address: this wallet pays over Lightning only "
