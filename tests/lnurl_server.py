@@ -124,7 +124,9 @@ class LnurlServer:
             digest = hashlib.sha256(self.metadata.encode()).digest()
             if self.mode == "wrong_hash":
                 digest = hashlib.sha256(b"some other metadata").digest()
-            return 200, json.dumps({"pr": with_description_hash(invoice, digest), "routes": []}).encode()
+            return 200, json.dumps(
+                {"pr": with_description_hash(invoice, digest), "routes": []}
+            ).encode()
         return 404, b'{"status": "ERROR", "reason": "no such path"}'
 
     def close(self) -> None:
