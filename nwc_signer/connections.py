@@ -22,7 +22,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from signer_core.protocol.walletauth import ConnectionRequest, return_url
+from signer_core.protocol import walletauth
+from signer_core.protocol.walletauth import ConnectionRequest, norm_relay, return_url
 
 REPLY_TIMEOUT_S = 60.0
 
@@ -45,20 +46,12 @@ class Approved:
     published_on: list[str] = field(default_factory=list)
 
 
-def norm_relay(url: str) -> str:
-    """A relay URL compared loosely: scheme and host in lower case, no trailing slash."""
-    scheme, sep, rest = url.strip().partition("://")
-    host, slash, path = rest.partition("/")
-    return f"{scheme.lower()}{sep}{host.lower()}{slash}{path}".rstrip("/")
-
-
 def shared_relays(req: ConnectionRequest, wallet_relays: list[str]) -> list[str]:
     """The relays a connection for `req` is served on: for walletauth the app's relays the
     wallet also listens on (the app sends its requests there); refused if there are none."""
     if req.kind != "walletauth":
         return list(wallet_relays)
-    mine = {norm_relay(r) for r in wallet_relays}
-    common = [r for r in req.relays if norm_relay(r) in mine]
+    common = walletauth.shared_relays(req.relays, wallet_relays)
     if not common:
         raise ApproveError(f"the app listens on {', '.join(req.relays)} but this wallet is "
                            f"served on {', '.join(wallet_relays)}; nothing was created (ask "

@@ -44,6 +44,11 @@ def test_python_return_url(vector: dict[str, Any]) -> None:
     assert got == vector["expected"]
 
 
+@pytest.mark.parametrize("vector", VECTORS["shared_relays"], ids=names("shared_relays"))
+def test_python_shared_relays(vector: dict[str, Any]) -> None:
+    assert wa.shared_relays(vector["app"], vector["wallet"]) == vector["expected"]
+
+
 def test_every_error_kind_has_a_vector() -> None:
     assert {v["error"] for v in VECTORS["invalid"]} == set(wa.ERROR_KINDS)
 
@@ -100,6 +105,10 @@ def test_js_refuses_the_same(js: dict[str, Any]) -> None:
 
 def test_js_return_urls_are_the_same(js: dict[str, Any]) -> None:
     assert js["returns"] == [v["expected"] for v in VECTORS["return_urls"]]
+
+
+def test_js_shared_relays_are_the_same(js: dict[str, Any]) -> None:
+    assert js["shared"] == [v["expected"] for v in VECTORS["shared_relays"]]
 
 
 def test_js_constants_are_the_same(js: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ const returns = (vectors.return_urls || []).map((v) => {
   const req = wa.parseRequest(v.uri, vectors.now);
   return wa.returnUrl(req, { relays: v.relays, walletPubkey: v.wallet_pubkey, lud16: v.lud16 ?? null, uri: v.connection_uri });
 });
+const shared = (vectors.shared_relays || []).map((v) => wa.sharedRelays(v.app, v.wallet));
 const constants = {
   KNOWN_METHODS: wa.KNOWN_METHODS, ADMIN_METHODS: wa.ADMIN_METHODS,
   KNOWN_NOTIFICATIONS: wa.KNOWN_NOTIFICATIONS, RENEWALS: wa.RENEWALS,
@@ -26,5 +27,6 @@ process.stdout.write(JSON.stringify({
   valid: vectors.valid.map((v) => run(v.uri)),
   invalid: vectors.invalid.map((v) => run(v.uri)),
   returns,
+  shared,
   constants,
 }));

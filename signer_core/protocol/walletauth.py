@@ -495,3 +495,17 @@ def return_url(
 
 
 _URI_COMPONENT_SAFE = "!*'()"  # with quote()'s own, what encodeURIComponent leaves alone
+
+
+def norm_relay(url: str) -> str:
+    """A relay URL compared loosely: scheme and host in lower case, no trailing slash."""
+    scheme, sep, rest = url.strip().partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme.lower()}{sep}{host.lower()}{slash}{path}".rstrip("/")
+
+
+def shared_relays(app_relays: list[str], wallet_relays: list[str]) -> list[str]:
+    """The app's relays the wallet also listens on, in the app's order (a walletauth
+    connection is served there: the app sends its requests to its own relays)."""
+    mine = {norm_relay(r) for r in wallet_relays}
+    return [r for r in app_relays if norm_relay(r) in mine]

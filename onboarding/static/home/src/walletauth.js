@@ -299,6 +299,22 @@ export function returnUrl(req, { relays, walletPubkey, lud16, uri }) {
   return base + sep + query + fragment;
 }
 
+// A relay URL compared loosely: scheme and host in lower case, no trailing slash.
+export function normRelay(url) {
+  const u = url.trim();
+  const i = u.indexOf("://");
+  const [scheme, sep, rest] = i < 0 ? [u, "", ""] : [u.slice(0, i), "://", u.slice(i + 3)];
+  const j = rest.indexOf("/");
+  const [host, slash, path] = j < 0 ? [rest, "", ""] : [rest.slice(0, j), "/", rest.slice(j + 1)];
+  return `${scheme.toLowerCase()}${sep}${host.toLowerCase()}${slash}${path}`.replace(/\/+$/, "");
+}
+
+// The app's relays the wallet also listens on, in the app's order.
+export function sharedRelays(appRelays, walletRelays) {
+  const mine = new Set(walletRelays.map(normRelay));
+  return appRelays.filter((r) => mine.has(normRelay(r)));
+}
+
 function splitFragment(url) {
   const i = url.indexOf("#");
   return i < 0 ? [url, ""] : [url.slice(0, i), url.slice(i)];
