@@ -20,9 +20,10 @@ from signer_core.wallets.base import PreparedPayment
 __all__ = ["pending_msat"]  # re-exported: callers count pending payments through policy
 
 # Backends whose prepare_payment takes the payment's inputs out of get_balance_msat at once
-# (Cashu reserves its proofs). For any other backend the payment is still in the balance
-# when it is checked, so it is subtracted here; a backend missing from this list is only
-# ever checked more strictly, never less.
+# (Cashu reserves its proofs, a swap's change included). Used only when the balance before
+# prepare was not read: then for these the balance left after prepare must still cover the
+# isolated funds (stricter than needed while change is in flight), and for any other backend
+# the payment is subtracted as well. A backend missing here is only ever checked more strictly.
 RESERVES_AT_PREPARE = frozenset({"cashu"})
 
 
@@ -98,11 +99,25 @@ def check_budget(
         )
 
 
-def check_spend(ctx: MethodContext, prepared: PreparedPayment) -> None:
+def balance_before_prepare(ctx: MethodContext) -> int | None:
+    """The backend balance to pass to check_spend, read BEFORE prepare_payment; None (no
+    read, no cost) unless a main connection pays while isolated connections hold funds."""
+    if ctx.connection.isolated or not isolation.has_isolated(ctx.state):
+        return None
+    return ctx.wallet.get_balance_msat()
+
+
+def check_spend(
+    ctx: MethodContext, prepared: PreparedPayment, balance_before_msat: int | None = None
+) -> None:
     """Everything a prepared payment must pass before its claim: an isolated connection
     spends only its own balance, any other connection only the main balance (never what
     isolated connections hold), and the budget. Records an isolated payer as the payment's
-    owner. The caller cancels the prepared payment when this raises (nothing reserved)."""
+    owner. The caller cancels the prepared payment when this raises (nothing reserved).
+
+    `balance_before_msat` is balance_before_prepare(ctx); without it the main balance is
+    judged from the balance after prepare (see RESERVES_AT_PREPARE), which can refuse a
+    payment the main balance covers while a swap's change is reserved."""
     state, conn = ctx.state, ctx.connection
     isolation.settle_incoming(state, ctx.wallet, ctx.now)  # a receipt may be uncredited yet
     if isolation.isolated_invoice(state, prepared.payment_hash):
@@ -113,17 +128,17 @@ def check_spend(ctx: MethodContext, prepared: PreparedPayment) -> None:
         )
     amount, reserve = prepared.amount_msat, prepared.fee_reserve_msat
     if not conn.isolated and isolation.has_isolated(state):
-        backend = ctx.wallet.get_balance_msat()
-        left = backend if state.backend in RESERVES_AT_PREPARE else backend - amount - reserve
+        if balance_before_msat is not None:
+            left = balance_before_msat - amount - reserve
+        else:
+            after = ctx.wallet.get_balance_msat()
+            left = after if state.backend in RESERVES_AT_PREPARE else after - amount - reserve
         held = isolation.isolated_msat(state)
         if left < held:
-            main = isolation.main_balance_msat(state, backend)
             raise NwcError(
                 ErrorCode.INSUFFICIENT_BALANCE,
                 f"payment of {amount} msat plus up to {reserve} msat fees exceeds the main "
-                f"balance ({held} msat of the wallet belong to isolated connections"
-                + ("" if state.backend in RESERVES_AT_PREPARE else f", {main} msat are free")
-                + ")",
+                f"balance ({held} msat of this wallet belong to isolated connections)",
             )
     check_budget(conn, state.ledger, amount, reserve, ctx.now)
     isolation.record(state, conn, prepared.payment_hash, "outgoing", ctx.now)
