@@ -225,7 +225,7 @@ def test_transfer_funds_over_nwc_refuses_and_is_exactly_once(
     a, a_id = isolated(wallet, admin, "kid")
     main = wallet.add_app(name="main")
     main_id = next(c.id for c in state_of(wallet).connections.values() if c.name == "main")
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"amount": 501_000, "to": a_id}, "INSUFFICIENT_BALANCE"),
         ({"amount": 1_000, "to": "f" * 16}, "NOT_FOUND"),
         ({"amount": 1_000, "to": main_id}, "OTHER"),
@@ -257,7 +257,7 @@ def test_a_duplicate_or_concurrent_payment_never_spends_twice(
     a, a_id = isolated(wallet, admin, "kid")
     transfer(wallet, admin, 300, to=a_id)
     event = dict(a.request("pay_invoice", {"invoice": external_invoice(100)}))
-    replies = []
+    replies: list[dict[str, Any]] = []
     for _ in range(2):  # the same request re-delivered: one payment, the same answer
         response = wallet.deliver(event)  # type: ignore[arg-type]
         assert response.status == 200
