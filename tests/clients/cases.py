@@ -1,0 +1,263 @@
+"""What every NWC method must do through a real client, per backend: the expected table.
+
+`EXPECTED[(method, backend)]` is a Case: `run(stack, client)` does its own set-up through
+the harness (straight to the function, no relay), calls the method once through the client
+and checks the answer against the wallet itself (balances, decoded invoices, the
+connection list). `NOT_IMPLEMENTED` cases send plausible params (so a client's own
+checks pass) and expect that NIP-47 error. tests/test_clients_methods.py fails for a method
+in `signer_core.methods.IMPLEMENTED` that has no case here, and for a case that disagrees
+with the backend's `Wallet.methods`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from signer_core.crypto.secp import xonly_pubkey
+from signer_core.protocol.bolt11 import decode
+from tests.clients.outcome import Outcome
+from tests.nwc import App, LocalWallet
+
+
+class Client(Protocol):
+    def call(self, method: str, params: dict[str, Any] | None = None) -> Outcome: ...
+
+
+@dataclass
+class Stack:
+    """The wallet under test (its admin connection `app`, with a budget) and a payee."""
+
+    backend: str
+    relays: list[str]
+    payer: LocalWallet
+    payer_uri: str
+    app: App
+    payee: LocalWallet
+    payee_app: App
+    budget_sats: int
+    notes: list[str] = field(default_factory=list)
+
+    def direct(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One call straight to the payer's function (set-up and checks, not under test)."""
+        out = self.payer.call(self.app, method, params)
+        assert out.get("error") is None, f"harness {method}: {out['error']}"
+        result: dict[str, Any] = out["result"]
+        return result
+
+    def balance(self) -> int:
+        return int(self.direct("get_balance")["balance"])
+
+    def payee_invoice(self, sats: int) -> str:
+        out = self.payee.call(self.payee_app, "make_invoice", {"amount": sats * 1000})
+        return str(out["result"]["invoice"])
+
+    def payee_balance_reaches(self, msat: int, timeout: float = 30) -> int:
+        """Wake the payee until its balance is at least `msat` (its quote checked as paid)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = int(self.payee.call(self.payee_app, "get_balance")["result"]["balance"])
+            if got >= msat or time.monotonic() > deadline:
+                return got
+            self.payee.wake()
+            time.sleep(0.2)
+
+
+Run = Callable[[Stack, Client], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    """`run` checks a real result; `run is None` means the answer must be NOT_IMPLEMENTED."""
+
+    run: Run | None
+    note: str = ""
+
+    @property
+    def served(self) -> bool:
+        return self.run is not None
+
+
+def _hex32() -> str:
+    return os.urandom(32).hex()
+
+
+# plausible params for every method, so a client's own checks pass before it sends
+SAMPLE_PARAMS: dict[str, Callable[[Stack], dict[str, Any]]] = {
+    "pay": lambda s: {"payment": f"bitcoin:?lightning={s.payee_invoice(1)}"},
+    "receive": lambda s: {"amount": 1000},
+    "make_hold_invoice": lambda s: {"amount": 1000, "payment_hash": _hex32()},
+    "settle_hold_invoice": lambda s: {"preimage": _hex32()},
+    "cancel_hold_invoice": lambda s: {"payment_hash": _hex32()},
+    "sign_message": lambda s: {"message": "nwc-signer client test"},
+}
+
+
+def not_implemented(method: str) -> Run:
+    def run(stack: Stack, client: Client) -> None:
+        params = SAMPLE_PARAMS[method](stack) if method in SAMPLE_PARAMS else {}
+        got = client.call(method, params)
+        assert got.code == "NOT_IMPLEMENTED", f"{method}: wanted NOT_IMPLEMENTED, got {got}"
+
+    return run
+
+
+# -- the real results ---------------------------------------------------------------------
+
+
+def pay_invoice(stack: Stack, client: Client) -> None:
+    _pays(stack, client, "pay_invoice", lambda invoice: {"invoice": invoice})
+
+
+def pay(stack: Stack, client: Client) -> None:
+    """NWC-321: a BIP-321 URI carrying the payee's bolt11, paid exactly as pay_invoice."""
+    _pays(stack, client, "pay", lambda invoice: {"payment": f"bitcoin:?lightning={invoice}"})
+
+
+def _pays(
+    stack: Stack, client: Client, method: str, params: Callable[[str], dict[str, Any]]
+) -> None:
+    """The payer's balance drops by amount + fees, the payee's rises by the amount."""
+    sats = 21
+    payee_before = stack.payee_balance_reaches(0)
+    invoice = stack.payee_invoice(sats)
+    before = stack.balance()
+    paid = client.call(method, params(invoice)).expect_result()
+    after = stack.balance()
+    fees = int(paid.get("fees_paid") or 0)
+    assert before - after == sats * 1000 + fees, (before, after, paid)
+    preimage = paid.get("preimage")
+    if preimage:  # Cashu's internal settlement has no preimage to give
+        assert hashlib.sha256(bytes.fromhex(preimage)).hexdigest() == decode(invoice).payment_hash
+    got = stack.payee_balance_reaches(payee_before + sats * 1000)
+    assert got == payee_before + sats * 1000, f"the payee got {got - payee_before} msat"
+
+
+def make_invoice(stack: Stack, client: Client) -> None:
+    made = client.call("make_invoice", {"amount": 12_000, "description": "clients"}).expect_result()
+    inv = decode(made["invoice"])
+    assert inv.amount_msat == 12_000 and inv.description == "clients"
+    assert made["payment_hash"] == inv.payment_hash and made["amount"] == 12_000
+    found = stack.direct("lookup_invoice", {"payment_hash": inv.payment_hash})
+    assert found["invoice"] == made["invoice"]
+
+
+def receive(stack: Stack, client: Client) -> None:
+    """NWC-321: a BIP-321 URI with a bolt11 of the amount; its id is the payment hash."""
+    got = client.call("receive", {"amount": 15_000, "description": "321"}).expect_result()
+    uri = got["bip321"]
+    assert uri.startswith("bitcoin:?lightning="), uri
+    inv = decode(uri.split("lightning=", 1)[1].split("&", 1)[0])
+    assert inv.amount_msat == 15_000 and got["transaction_id"] == inv.payment_hash
+    found = stack.direct("lookup_invoice", {"payment_hash": inv.payment_hash})
+    assert decode(found["invoice"]).payment_hash == inv.payment_hash
+
+
+def lookup_invoice(stack: Stack, client: Client) -> None:
+    made = stack.direct("make_invoice", {"amount": 13_000})
+    got = client.call("lookup_invoice", {"payment_hash": made["payment_hash"]}).expect_result()
+    assert got["invoice"] == made["invoice"] and got["amount"] == 13_000
+    by_invoice = client.call("lookup_invoice", {"invoice": made["invoice"]}).expect_result()
+    assert by_invoice["payment_hash"] == made["payment_hash"]
+    missing = client.call("lookup_invoice", {"payment_hash": _hex32()})
+    assert missing.code == "NOT_FOUND", missing
+
+
+def list_transactions(stack: Stack, client: Client) -> None:
+    made = stack.direct("make_invoice", {"amount": 14_000})
+    got = client.call("list_transactions", {"limit": 50, "unpaid": True}).expect_result()
+    hashes = [t["payment_hash"] for t in got["transactions"]]
+    assert made["payment_hash"] in hashes, hashes
+
+
+def get_balance(stack: Stack, client: Client) -> None:
+    got = client.call("get_balance").expect_result()
+    assert got["balance"] == stack.balance() > 0
+
+
+def get_info(stack: Stack, client: Client) -> None:
+    from signer_core.methods import IMPLEMENTED, SIGNER_METHODS
+
+    got = client.call("get_info").expect_result()
+    assert got["pubkey"] == stack.app.uri.service_pubkey, got
+    assert got["pubkey"] == stack.app.uri.service_pubkey
+    served = backend_methods(stack.backend) | SIGNER_METHODS
+    wanted = [m for m in IMPLEMENTED if m in served]
+    assert got["methods"] == wanted, (got["methods"], wanted)
+
+
+def get_budget(stack: Stack, client: Client) -> None:
+    got = client.call("get_budget").expect_result()
+    assert got["total_budget"] == stack.budget_sats * 1000
+    assert got["used_budget"] == stack.direct("get_budget")["used_budget"]
+    assert got["renewal_period"] == "monthly"
+
+
+def create_connection(stack: Stack, client: Client) -> None:
+    pubkey = xonly_pubkey(os.urandom(32)).hex()
+    name = f"made-by-client-{pubkey[:8]}"
+    params = {"pubkey": pubkey, "name": name, "request_methods": ["get_balance", "get_info"]}
+    got = client.call("create_connection", params).expect_result()
+    listed = {c["name"]: c for c in stack.direct("list_connections")["connections"]}
+    assert listed[name]["wallet_pubkey"] == got["wallet_pubkey"]
+    assert set(listed[name]["request_methods"]) >= {"get_balance", "get_info"}
+
+
+def list_connections(stack: Stack, client: Client) -> None:
+    got = client.call("list_connections").expect_result()
+    mine = [c for c in got["connections"] if c["wallet_pubkey"] == stack.app.uri.service_pubkey]
+    assert len(mine) == 1 and mine[0]["admin"] is True, got
+
+
+def revoke_connection(stack: Stack, client: Client) -> None:
+    pubkey = xonly_pubkey(os.urandom(32)).hex()
+    name = f"to-revoke-{pubkey[:8]}"
+    params = {"pubkey": pubkey, "name": name, "request_methods": ["get_balance"]}
+    target = stack.direct("create_connection", params)["wallet_pubkey"]
+    got = client.call("revoke_connection", {"wallet_pubkey": target}).expect_result()
+    stack.payer.remember_keys()  # the state is sealed under a new data key now
+    assert got["revoked"] is True and got["wallet_pubkey"] == target
+    names = [c["name"] for c in stack.direct("list_connections")["connections"]]
+    assert name not in names
+
+
+def backend_methods(backend: str) -> frozenset[str]:
+    """The methods a backend class declares (`Wallet.methods`), read without opening it."""
+    from importlib import import_module
+
+    from signer_core.wallets import BACKENDS
+
+    module, _, attr = BACKENDS[backend].partition(":")
+    methods: frozenset[str] = getattr(import_module(module), attr).methods
+    return methods
+
+
+NI = "NOT_IMPLEMENTED"
+
+# (method, backend) -> what a real client must get. Add a case when a method or backend lands.
+EXPECTED: dict[tuple[str, str], Case] = {
+    ("pay_invoice", "cashu"): Case(pay_invoice),
+    ("make_invoice", "cashu"): Case(make_invoice),
+    ("lookup_invoice", "cashu"): Case(lookup_invoice),
+    ("list_transactions", "cashu"): Case(list_transactions),
+    ("get_balance", "cashu"): Case(get_balance),
+    ("get_info", "cashu"): Case(get_info),
+    ("pay", "cashu"): Case(pay),
+    ("receive", "cashu"): Case(receive),
+    ("make_hold_invoice", "cashu"): Case(None, "a mint cannot hold an invoice"),
+    ("settle_hold_invoice", "cashu"): Case(None, "a mint cannot hold an invoice"),
+    ("cancel_hold_invoice", "cashu"): Case(None, "a mint cannot hold an invoice"),
+    ("sign_message", "cashu"): Case(None, "no node key to sign with"),
+    ("get_budget", "cashu"): Case(get_budget),
+    ("create_connection", "cashu"): Case(create_connection),
+    ("list_connections", "cashu"): Case(list_connections),
+    ("revoke_connection", "cashu"): Case(revoke_connection),
+}
+
+
+def runner(method: str, case: Case) -> Run:
+    return case.run if case.run is not None else not_implemented(method)

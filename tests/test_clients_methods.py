@@ -1,0 +1,106 @@
+"""Every NWC method through two real clients, on the local stack with the real mint.
+
+Clients: nostr-sdk's NostrWalletConnect (tests/clients/nostr_sdk_client.py) and
+@getalby/sdk 8.0.3's NWCClient in Node (tests/clients/getalby.py). Stack: nostr-sdk's
+LocalRelay, a relay-watcher process, the wallet's function on the local runtime, a nutshell
+mint of its own (module scope: started once). The table of what each method must do per
+backend is tests/clients/cases.py; a method in `signer_core.methods.IMPLEMENTED` without a
+case there fails `test_every_method_has_a_case` (no stack needed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+from nwc_signer.dev.mint import DevMint
+from nwc_signer.dev.relay import InProcessRelay
+from signer_core.methods import IMPLEMENTED, SIGNER_METHODS
+from tests.clients import getalby
+from tests.clients.cases import EXPECTED, Client, Stack, backend_methods, runner
+from tests.clients.nostr_sdk_client import NostrSdkClient
+from tests.e2e import register, served, share_watcher, start_watcher
+from tests.nwc import App, LocalWallet
+
+BACKENDS = ("cashu",)
+CLIENTS = ("nostr-sdk", "getalby")
+BUDGET_SATS = 50_000
+
+
+def test_every_method_has_a_case() -> None:
+    """The forcing function: a new method (or backend method) without an expected case fails."""
+    problems = []
+    for backend in BACKENDS:
+        declared = backend_methods(backend) | SIGNER_METHODS
+        for method in IMPLEMENTED:
+            case = EXPECTED.get((method, backend))
+            if case is None:
+                problems.append(f"no case for ({method!r}, {backend!r}) in tests/clients/cases.py")
+            elif case.served != (method in declared):
+                problems.append(
+                    f"({method!r}, {backend!r}): the case expects "
+                    f"{'a result' if case.served else 'NOT_IMPLEMENTED'} but the backend "
+                    f"{'declares' if method in declared else 'does not declare'} it"
+                )
+    stale = sorted(k for k in EXPECTED if k[0] not in IMPLEMENTED or k[1] not in BACKENDS)
+    problems += [f"case {k} names no implemented method or tested backend" for k in stale]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("clients")
+    with contextlib.ExitStack() as es:
+        mint = es.enter_context(DevMint())  # its own: restarted below without auto-paying
+        relay = es.enter_context(InProcessRelay())
+        payer = LocalWallet.create(tmp / "payer", mint.url)
+        payee = LocalWallet.create(tmp / "payee", mint.url)
+        share_watcher(payee, payer.watcher_secret)
+        uri = payer.connection_uri("--relay", relay.url, "--admin", "--budget-sats",
+                                   str(BUDGET_SATS), name="app")  # fmt: skip
+        payee_app = payee.add_app("--relay", relay.url, name="payee")
+        payer.remember_keys()
+        payee.remember_keys()
+        watcher = es.enter_context(start_watcher(tmp / "watcher", payer.watcher_secret))
+        register(payer, watcher, es.enter_context(served(payer)), [relay.url])
+        app = App.from_uri(uri)
+        payer.fund(app, 500)
+        # from now on the fake Lightning backend leaves invoices unpaid: a balance moves only
+        # by what the test does (the payee's invoices are paid by the payer, inside the mint)
+        mint.restart({"FAKEWALLET_BRR": "false"})
+        yield Stack(request.param, [relay.url], payer, uri, app, payee, payee_app, BUDGET_SATS)
+
+
+@contextlib.contextmanager
+def open_client(name: str, uri: str) -> Iterator[Client]:
+    if name == "nostr-sdk":
+        yield NostrSdkClient(uri)
+        return
+    why = getalby.missing()
+    if why:
+        pytest.skip(why)
+    with getalby.GetAlbyClient(uri) as client:
+        yield client
+
+
+@pytest.mark.mint
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("client_name", CLIENTS)
+def test_every_method_through_the_client(stack: Stack, client_name: str) -> None:
+    """Walk IMPLEMENTED in order; every failure is collected so one run names them all."""
+    failures: list[str] = []
+    with open_client(client_name, stack.payer_uri) as client:
+        for method in IMPLEMENTED:
+            case = EXPECTED.get((method, stack.backend))
+            if case is None:
+                failures.append(f"{method}: no expected case for {stack.backend}")
+                continue
+            try:
+                runner(method, case)(stack, client)
+            except Exception as exc:  # noqa: BLE001 (every method's failure is reported)
+                failures.append(f"{method}: {type(exc).__name__}: {exc}")
+    assert not failures, f"{client_name} on {stack.backend}:\n" + "\n".join(failures)
