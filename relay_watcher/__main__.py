@@ -7,6 +7,7 @@ Operator commands (replicas, wallets list/suspend/resume/remove, dead-letters): 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import logging
 import os
 import sys
@@ -175,14 +176,24 @@ def run_args(args: argparse.Namespace) -> int:
         tenant_metrics_top=args.tenant_metrics_top,
     )
     watcher = Watcher(config, _key(args.key_file))
-    uvicorn.run(
-        create_app(watcher),
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    # profiling (scripts/bench_watcher_scale.py): the event loop's thread, written at exit
+    profile_dir = os.environ.get("NWC_WATCHER_PROFILE")
+    profiler = cProfile.Profile() if profile_dir else None
+    if profiler is not None:
+        profiler.enable()
+    try:
+        uvicorn.run(
+            create_app(watcher),
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+    finally:
+        if profiler is not None and profile_dir:
+            profiler.disable()
+            profiler.dump_stats(os.path.join(profile_dir, f"replica-{os.getpid()}.prof"))
     return 0
 
 

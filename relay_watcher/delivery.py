@@ -6,6 +6,11 @@ exponential back-off and jitter; after `max_attempts` a dead letter. A function 
 address the watcher refuses (urls.py) is a dead letter at once, the function never contacted.
 A function's answer is stored before its events are published, so a restart publishes
 instead of re-delivering.
+
+Database work runs on the database thread (db/worker.py), not on the event loop: claims and
+reads as calls, the writes at the end of a delivery as group commits. Function URLs and
+relays are cached for WALLET_CACHE_S (a registration here drops the entry at once; one made
+at another replica is seen within that time).
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import Any
 import httpx
 
 from relay_watcher import urls
-from relay_watcher.db import DatabaseUnavailable, Job, WatcherDB
+from relay_watcher.db import DatabaseUnavailable, Job, Wallet, WatcherDB
+from relay_watcher.db.worker import DbThread
 from relay_watcher.metrics import Metrics
 from signer_core.protocol.events import InvalidEvent, verify_event
 from signer_core.protocol.keyproof import verify_service_key_proof
@@ -39,6 +45,8 @@ log = logging.getLogger("relay_watcher.delivery")
 
 Publish = Callable[[dict[str, Any], list[str]], Awaitable[bool]]
 KeysChanged = Callable[[str, list[str], list[str]], Awaitable[None]]
+WALLET_CACHE_S = 2.0
+WALLET_CACHE_MAX = 50_000
 
 
 @dataclass
@@ -72,11 +80,16 @@ class Dispatcher:
         publish: Publish,
         cfg: DeliveryConfig | None = None,
         *,
+        worker: DbThread,
         owner: str = "local",
         allow_private_urls: bool = False,
         keys_changed: KeysChanged | None = None,
     ) -> None:
+        # `db` is the caller's connection (lease renewal from the heartbeat); the delivery
+        # path uses the worker's own connection, on its thread
         self.db, self.metrics, self.publish_event = db, metrics, publish
+        self.worker = worker
+        self._wallets: dict[str, tuple[float, Wallet | None]] = {}
         self.owner = owner  # this replica's id: the lease holder of the jobs it claims
         self.keys_changed = keys_changed
         self._secret = watcher_secret
@@ -103,11 +116,7 @@ class Dispatcher:
             jobs: list[Job] = []
             nxt: float | None = None
             try:
-                if room > 0:
-                    jobs = self.db.queue.claim(
-                        self.owner, time.time(), room, self.cfg.per_wallet, self.cfg.lease_s
-                    )
-                nxt = self.db.queue.next_due()
+                jobs, nxt = await self.worker.call(self._claim, room)
             except DatabaseUnavailable as exc:
                 log.warning("claiming deliveries paused: %s", exc)
             except Exception:
@@ -122,6 +131,36 @@ class Dispatcher:
                 wait = min(wait, 0.05)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.kick.wait(), wait)
+
+    def _claim(self, room: int) -> tuple[list[Job], float | None]:
+        """On the database thread: due jobs leased to us, and when the next one is due."""
+        q = self.worker.db.queue
+        jobs = q.claim(self.owner, time.time(), room, self.cfg.per_wallet, self.cfg.lease_s)
+        return jobs, q.next_due()
+
+    async def _wallet(self, pubkey: str) -> Wallet | None:
+        now = time.monotonic()
+        cached = self._wallets.get(pubkey)
+        if cached is not None and now - cached[0] < WALLET_CACHE_S:
+            return cached[1]
+        found = await self.worker.call(self.worker.db.registry.wallet, pubkey)
+        if len(self._wallets) >= WALLET_CACHE_MAX:
+            self._wallets.clear()
+        self._wallets[pubkey] = (now, found)
+        return found
+
+    def forget_wallet(self, pubkey: str) -> None:
+        """Its registration changed here: read it again on its next delivery."""
+        self._wallets.pop(pubkey, None)
+
+    async def _done(self, job: Job, outcome: str, *ops: Callable[[WatcherDB], Any]) -> None:
+        """Write `ops` (or the job's end) and count it, in one group commit."""
+        wallet, now = job.wallet_pubkey, int(time.time())
+        if not ops:
+            ops = (lambda db: db.queue.finish(job.id),)
+        self.metrics.tenants.inc(wallet, outcome)
+        count = self.worker.write(lambda db: _record(db, wallet, outcome, now))
+        await asyncio.gather(*(self.worker.write(op) for op in ops), count)
 
     def renew_leases(self) -> None:
         """Keep the leases of the jobs in flight here (the replica's heartbeat calls this)."""
@@ -141,9 +180,9 @@ class Dispatcher:
             else:
                 log.exception("delivery %s failed unexpectedly; retrying later", job.id[:16])
             with contextlib.suppress(Exception):
-                self.db.queue.retry_later(
-                    job.id, job.attempts + 1, time.time() + 5, "internal error", self.owner
-                )
+                at = time.time() + 5
+                await self.worker.write(lambda db: db.queue.retry_later(
+                    job.id, job.attempts + 1, at, "internal error", self.owner))  # fmt: skip
         finally:
             self.in_flight.discard(job.id)
             self.kick.set()
@@ -155,11 +194,11 @@ class Dispatcher:
         return request_delivery(job.payload["event"], relays, delivery_id=job.id, attempt=attempt)
 
     async def _deliver(self, job: Job) -> None:
-        wallet = self.db.registry.wallet(job.wallet_pubkey)
+        wallet = await self._wallet(job.wallet_pubkey)
         if wallet is None:
             log.info("dropping delivery %s: wallet no longer registered", job.id[:16])
             self.metrics.deliveries.labels(job.kind, "unregistered").inc()
-            self.db.queue.finish(job.id)
+            await self.worker.write(lambda db: db.queue.finish(job.id))
             return
         attempt = job.attempts + 1
         delivery = self._delivery(job, attempt)
@@ -174,24 +213,23 @@ class Dispatcher:
         except urls.UrlRefused as exc:  # never retried: the address itself is refused
             log.warning("delivery %s not sent: %s", job.id[:16], exc)
             self.metrics.deliveries.labels(job.kind, "refused").inc()
-            self.db.queue.dead_letter(job, attempt, str(exc), int(time.time()))
-            self._count(job, "failed")
+            await self._dead(job, attempt, str(exc))
             return
         except httpx.HTTPError as exc:
             status, error = 0, f"{type(exc).__name__}: {exc}"
         self.metrics.latency.observe(time.perf_counter() - started)
         if answer is not None and 200 <= status < 300:
             events = _publishable(answer.events)
-            if answer.wake_at is not None:
-                self.db.wakes.set_wake(job.wallet_pubkey, answer.wake_at)
+            wake_at = answer.wake_at
+            if wake_at is not None:
+                await self.worker.write(lambda db: db.wakes.set_wake(job.wallet_pubkey, wake_at))
             if answer.keys:  # before publishing: the reply tells the app the key is live
                 await self._apply_keys(job.wallet_pubkey, answer.keys)
             self.metrics.deliveries.labels(job.kind, "ok").inc()
             if not events:  # nothing to publish (most wake-ups): done here
-                self.db.queue.finish(job.id)
-                self._count(job, "delivered")
+                await self._done(job, "delivered")
                 return
-            self.db.queue.to_publish(job.id, events, 0, self.owner)
+            await self.worker.write(lambda db: db.queue.to_publish(job.id, events, 0, self.owner))
             await self._publish(job, events, 0, wallet.relays)
             return
         message = error or (answer.message if answer is not None else "")
@@ -202,8 +240,7 @@ class Dispatcher:
         elif 400 <= status < 500:
             log.warning("delivery %s refused with %d: %s", job.id[:16], status, message)
             self.metrics.deliveries.labels(job.kind, "dropped").inc()
-            self.db.queue.dead_letter(job, attempt, f"HTTP {status}: {message}", int(time.time()))
-            self._count(job, "failed")
+            await self._dead(job, attempt, f"HTTP {status}: {message}")
             return
         else:
             self.metrics.deliveries.labels(job.kind, "retry").inc()
@@ -219,7 +256,8 @@ class Dispatcher:
             log.warning("function answer for %s… carried a key without a valid proof; ignored",
                         wallet[:12])  # fmt: skip
         remove = [k for k in keys.get("remove", []) if isinstance(k, str)]
-        if self.db.registry.update_keys(wallet, add, remove):
+        changed = await self.worker.call(self.worker.db.registry.update_keys, wallet, add, remove)
+        if changed:
             log.info("wallet %s… keys changed over NWC: +%d -%d", wallet[:12], len(add),
                      len(remove))  # fmt: skip
             if self.keys_changed is not None:
@@ -230,20 +268,18 @@ class Dispatcher:
             log.warning("delivery %s dead after %d attempts: %s", job.id[:16], attempt, error)
             self.metrics.dead.inc()
             self.metrics.deliveries.labels(job.kind, "dead").inc()
-            self.db.queue.dead_letter(job, attempt, error, int(time.time()))
-            self._count(job, "failed")
+            await self._dead(job, attempt, error)
             return
         log.info("delivery %s: %s; retry %d in %.1f s", job.id[:16], error, attempt + 1, delay)
         self.metrics.retries.inc()
-        self.db.queue.retry_later(job.id, attempt, time.time() + delay, error, self.owner)
+        at = time.time() + delay
+        await self.worker.write(
+            lambda db: db.queue.retry_later(job.id, attempt, at, error, self.owner)
+        )
 
-    def _count(self, job: Job, outcome: str) -> None:
-        """Per-wallet counts for operators; never fails a delivery."""
-        self.metrics.tenants.inc(job.wallet_pubkey, outcome)
-        try:
-            self.db.tenants.record(job.wallet_pubkey, outcome, int(time.time()))
-        except Exception as exc:
-            log.debug("counting a delivery failed: %s", exc)
+    async def _dead(self, job: Job, attempt: int, error: str) -> None:
+        now = int(time.time())
+        await self._done(job, "failed", lambda db: db.queue.dead_letter(job, attempt, error, now))
 
     def _answer(self, res: httpx.Response) -> WebhookResponse:
         """The function's answer; an oversized one is read as empty (nothing published)."""
@@ -256,7 +292,7 @@ class Dispatcher:
         self, job: Job, events: list[dict[str, Any]], attempts: int, relays: list[str] | None = None
     ) -> None:
         if relays is None:
-            wallet = self.db.registry.wallet(job.wallet_pubkey)
+            wallet = await self._wallet(job.wallet_pubkey)
             relays = wallet.relays if wallet else []
         targets = list(dict.fromkeys([*relays, *job.payload.get("relays", [])]))
         failed = []
@@ -266,11 +302,10 @@ class Dispatcher:
             if not ok:
                 failed.append(event)
         if not failed:
-            self.db.queue.finish(job.id)
-            self._count(job, "delivered")
+            await self._done(job, "delivered")
             return
         attempt = attempts + 1
-        self.db.queue.to_publish(job.id, failed, attempt, self.owner)
+        await self.worker.write(lambda db: db.queue.to_publish(job.id, failed, attempt, self.owner))
         await self._retry_or_give_up(job, attempt, backoff(attempt, self.cfg), "publish failed")
 
     async def close(self) -> None:
@@ -278,6 +313,17 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.http.aclose()
+        self.worker.close()
+
+
+def _record(db: WatcherDB, wallet: str, outcome: str, now: int) -> None:
+    """Per-wallet counts for operators; never fails a delivery."""
+    try:
+        db.tenants.record(wallet, outcome, now)
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        log.debug("counting a delivery failed: %s", exc)
 
 
 def _publishable(events: list[Any]) -> list[dict[str, Any]]:

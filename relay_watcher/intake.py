@@ -30,6 +30,7 @@ from typing import Any
 
 from relay_watcher.db import DatabaseUnavailable, WatcherDB
 from relay_watcher.db.queue import ACCEPTED, DUPLICATE, FULL
+from relay_watcher.db.worker import DbThread
 from relay_watcher.limits import TokenBuckets
 from relay_watcher.metrics import Metrics
 from signer_core.protocol.events import InvalidEvent, verify_event
@@ -53,26 +54,38 @@ class Intake:
         max_queued: int | None,
         limiter: TokenBuckets | None = None,
         max_defer_s: float = 30.0,
+        worker: DbThread | None = None,
     ) -> None:
         self.db, self.metrics, self.keys, self.kick = db, metrics, keys, kick
+        self.worker = worker
         self.max_queued = max_queued
         self.limiter, self.max_defer_s = limiter, max_defer_s
         self.pending: deque[Request] = deque()
 
     async def on_messages(self, batch: list[tuple[str, str]]) -> None:
-        """Raw relay messages (relay URL, text); never raises."""
+        """Raw relay messages (relay URL, text); never raises. Accepted on the database
+        thread (db/worker.py) when there is one, so the loop goes on reading."""
         found = [r for r in (self.check(url, text) for url, text in batch) if r is not None]
         if not found:
             return
         if self.pending:  # the database is away: keep the order, queue behind the others
             self.hold(found)
             return
+        now = int(time.time())
+        kept, delays, refused = self._rate(found, now)
         try:
-            self.accept(found)
+            if self.worker is not None:
+                outcomes = await self.worker.call(
+                    self._store, self.worker.db, kept, delays, refused, now
+                )
+            else:
+                outcomes = self._store(self.db, kept, delays, refused, now)
         except DatabaseUnavailable as exc:
             log.warning("database unavailable; holding %d request(s) in memory: %s",
-                        len(found), exc)  # fmt: skip
-            self.hold(found)
+                        len(kept), exc)  # fmt: skip
+            self.hold(kept)
+            return
+        self._count(kept, outcomes)
 
     def check(self, relay_url: str, text: str) -> Request | None:
         """A verified request for a key watched here, or None (counted by reason)."""
@@ -105,11 +118,12 @@ class Intake:
             return None
         return dict(event), wallet, relay_url
 
-    def _rate(self, found: list[Request], now: int) -> tuple[list[Request], list[float]]:
-        """Requests within their wallet's rate, with the delay each must wait."""
+    def _rate(self, found: list[Request], now: int) -> tuple[list[Request], list[float], list[str]]:
+        """Requests within their wallet's rate with the delay each must wait, and the
+        wallets of those refused (over the deferral allowed)."""
         if self.limiter is None:
-            return found, []
-        kept, delays = [], []
+            return found, [], []
+        kept, delays, refused = [], [], []
         for item in found:
             delay = self.limiter.reserve(item[1], float(now), self.max_defer_s)
             if delay is None:
@@ -118,25 +132,28 @@ class Intake:
                 self.metrics.dropped.labels("rate_limited").inc()
                 self.metrics.throttled.labels("request_refused").inc()
                 self.metrics.tenants.inc(item[1], "throttled")
-                self._record(item[1], "throttled", now)
+                refused.append(item[1])
                 continue
             if delay > 0:
                 self.metrics.throttled.labels("request_deferred").inc()
             kept.append(item)
             delays.append(delay)
-        return kept, delays
+        return kept, delays, refused
 
-    def _record(self, wallet: str, outcome: str, now: int) -> None:
-        try:
-            self.db.tenants.record(wallet, outcome, now)
-        except Exception as exc:
-            log.debug("counting a refusal failed: %s", exc)
-
-    def accept(self, found: list[Request]) -> None:
-        now = int(time.time())
-        found, delays = self._rate(found, now)
+    def _store(self, db: WatcherDB, found: list[Request], delays: list[float],
+               refused: list[str], now: int) -> list[str]:  # fmt: skip
+        """De-dup + enqueue in one transaction, with the per-wallet counts of refusals."""
         items = [(event, wallet, [url]) for event, wallet, url in found]
-        outcomes = self.db.queue.accept_events(items, now, self.max_queued, delays)
+        outcomes = db.queue.accept_events(items, now, self.max_queued, delays) if items else []
+        full = [w for (_e, w, _u), o in zip(found, outcomes, strict=True) if o == FULL]
+        for wallet, outcome in [(w, "throttled") for w in refused] + [(w, "dropped") for w in full]:
+            try:
+                db.tenants.record(wallet, outcome, now)
+            except Exception as exc:
+                log.debug("counting a refusal failed: %s", exc)
+        return outcomes
+
+    def _count(self, found: list[Request], outcomes: list[str]) -> None:
         for (event, wallet, _url), outcome in zip(found, outcomes, strict=True):
             if outcome == ACCEPTED:
                 self.metrics.events.inc()
@@ -147,9 +164,14 @@ class Intake:
                             event["id"][:12], wallet[:12])  # fmt: skip
                 self.metrics.dropped.labels("wallet_queue_full").inc()
                 self.metrics.tenants.inc(wallet, "dropped")
-                self._record(wallet, "dropped", now)
         if ACCEPTED in outcomes:
             self.kick()
+
+    def accept(self, found: list[Request]) -> None:
+        """Accept on the caller's connection (requests held through an outage: they were
+        rated when they arrived); DatabaseUnavailable if it is still away."""
+        now = int(time.time())
+        self._count(found, self._store(self.db, found, [], [], now))
 
     def hold(self, found: list[Request]) -> None:
         """Kept until the database answers again (a relay does not keep ephemeral requests)."""

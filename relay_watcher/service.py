@@ -25,6 +25,8 @@ from typing import Any
 from relay_watcher import registration, urls
 from relay_watcher.challenge import ChallengeFailed, prove_function_url
 from relay_watcher.db import Conflict, DatabaseUnavailable, Suspended, WatcherDB
+from relay_watcher.db.notify import JobListener
+from relay_watcher.db.worker import DbThread
 from relay_watcher.delivery import DeliveryConfig, Dispatcher
 from relay_watcher.intake import Intake, Request
 from relay_watcher.limits import TokenBuckets
@@ -79,6 +81,10 @@ class Watcher:
         client_rate = config.registrations_per_min_per_client
         self.client_limits = TokenBuckets(client_rate * per_min, max(client_rate, 1.0))
         self.db = WatcherDB(config.db_path)
+        # the delivery path's own connection, used from its own thread (db/worker.py)
+        self.worker = DbThread(WatcherDB(config.db_path))
+        self.listener: JobListener | None = None
+        self._notice_pending = False
         self.membership = Membership(
             address=config.address,
             ttl_s=config.replica_ttl_s,
@@ -97,6 +103,7 @@ class Watcher:
             config.max_queued_per_wallet,
             self.request_limits if config.wallet_rate_per_min > 0 else None,
             config.wallet_max_defer_s,
+            self.worker,
         )
         self.pool = RelayPool(self.intake.on_messages)
         self.dispatcher = Dispatcher(
@@ -108,6 +115,7 @@ class Watcher:
             owner=self.membership.replica_id,
             allow_private_urls=config.allow_private_function_urls,
             keys_changed=self._keys_changed,
+            worker=self.worker,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.subscribed_version = -1  # registry version the relays' subscriptions reflect
@@ -119,6 +127,24 @@ class Watcher:
 
     def _kick(self) -> None:
         self.dispatcher.kick.set()
+
+    def _listen(self) -> None:
+        """PostgreSQL: hear of jobs other replicas accept as they commit (db/notify.py)."""
+        if self.db.base.dialect != "postgresql":
+            return
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            self._notice_pending = False
+            self.dispatcher.kick.set()
+
+        def on_notice() -> None:  # the listener's thread: one wake-up in flight at a time
+            if not self._notice_pending:
+                self._notice_pending = True
+                loop.call_soon_threadsafe(wake)
+
+        self.listener = JobListener(str(self.config.db_path), on_notice)
+        self.listener.start()
 
     @property
     def replica_id(self) -> str:
@@ -134,6 +160,7 @@ class Watcher:
         self._heartbeat(time.time())
         self._load_registry()
         await self.pool.start()
+        self._listen()
         await self._sync_subscriptions()
         for coro, name in (
             (self.dispatcher.run(), "dispatcher"),
@@ -155,7 +182,9 @@ class Watcher:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.dispatcher.close()
+        await self.dispatcher.close()  # and its database thread
+        if self.listener is not None:
+            self.listener.stop()
         await self.pool.close()
         with contextlib.suppress(Exception):  # hand over at once rather than after the TTL
             self.db.queue.release(self.replica_id)
@@ -219,6 +248,7 @@ class Watcher:
                 await self._challenge(reg)
                 # watched here until its owners have read the new registry version
                 self.watching.pin(reg.wallet_pubkey)
+            self.dispatcher.forget_wallet(reg.wallet_pubkey)
             if reg.action == "unregister":
                 gone = [k for k, w in self.keys.items() if w == reg.wallet_pubkey]
                 found = self.db.registry.unregister(
@@ -444,6 +474,10 @@ class Watcher:
             "held_requests": len(self.pending),
             "inbox": self.pool.inbox.qsize(),  # relay messages read, not yet handled
             "inbox_overflow": self.pool.overflow,  # dropped: the inbox was full
+            # delivery writes group-committed (db/worker.py); job notifications heard
+            "db_groups": self.worker.groups,
+            "db_writes": self.worker.writes,
+            "job_notices": self.listener.notices if self.listener else None,
             "relays": status,
         }
         try:

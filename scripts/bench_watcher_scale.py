@@ -71,6 +71,67 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="error", acc
 """
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += parents.get(pid, [])
+    return out
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """A replica's CPU seconds by thread: the event loop (the main thread), nostr-sdk's
+    tokio threads (relay sockets, publishing), and the others (the database thread, the
+    LISTEN thread, registry scans)."""
+    out = {"loop": 0.0, "nostr-sdk": 0.0, "other threads": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            head, tail = (task / "stat").read_text().rsplit(")", 1)
+            fields = tail.split()
+            cpu = (int(fields[11]) + int(fields[12])) / tick
+            name = head.split("(", 1)[1]
+            group = ("loop" if int(task.name) == pid
+                     else "nostr-sdk" if name.startswith("tokio") else "other threads")  # fmt: skip
+            out[group] += cpu
+    return out
+
+
+def cpu_groups(server: PostgresServer, reps: list[WatcherProcess], fn_pid: int) -> dict[str, float]:
+    """CPU seconds so far of each part: replicas, PostgreSQL (postmaster and backends), the
+    function, and this process (the relay and the publishing app)."""
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    out = {f"replica {i}": _cpu_s(w.child.pid or 0) for i, w in enumerate(reps)}
+    for i, w in enumerate(reps):
+        with contextlib.suppress(OSError):
+            for group, cpu in thread_cpu(w.child.pid or 0).items():
+                out[f"  r{i} {group}"] = cpu
+    out["postgresql"] = sum(_cpu_s(p) for p in _descendants(postmaster))
+    out["function"] = _cpu_s(fn_pid)
+    times = os.times()
+    out["relay + app (bench)"] = times.user + times.system
+    return out
+
+
+FUNCTION_PID: list[int] = []
+
+
 @contextlib.contextmanager
 def fast_function(folder: Path, hold: str = "") -> Iterator[tuple[str, Path]]:
     port, log = free_port(), folder / "arrivals.log"
@@ -78,6 +139,7 @@ def fast_function(folder: Path, hold: str = "") -> Iterator[tuple[str, Path]]:
     script = folder / "function.py"
     script.write_text(FUNCTION)
     proc = subprocess.Popen([sys.executable, str(script), str(port), str(log), hold])  # noqa: S603
+    FUNCTION_PID[:] = [proc.pid]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
@@ -253,17 +315,29 @@ def throughput(server: PostgresServer, folder: Path, replicas: int, count: int, 
     url = server.create_database(f"tp_{replicas}")
     with InProcessRelay() as relay, fast_function(folder) as (fn, log):
         apps = load_wallets(url, wallets, fn, relay.url)[:wallets]
-        reps = start_replicas(replicas, folder / f"tp{replicas}", url, "--per-wallet", "2")
+        # raw throughput: no per-wallet request rate (15+ requests per wallet in a burst)
+        reps = start_replicas(replicas, folder / f"tp{replicas}", url, "--per-wallet", "2",
+                              "--wallet-rate", "0")  # fmt: skip
         try:
             wait(lambda: all(int(w.health()["service_keys"]) > 0 for w in reps), 120, "keys")
             time.sleep(2)  # subscriptions sent
             for label, pace in (("burst", None), (f"paced {rate:.0f}/s", rate)):
                 log.write_text("")
                 events = requests_for(apps, count)
+                cpu_before = cpu_groups(server, reps, FUNCTION_PID[0])
                 sent = asyncio.run(publish(relay.url, events, pace))
                 ids = [str(e["id"]) for e in events]
                 wait(lambda: len(arrivals(log)) >= count, 600, "every delivery")  # noqa: B023
                 got = arrivals(log)
+                time.sleep(0.5)  # replies published, jobs finished
+                cpu_after = cpu_groups(server, reps, FUNCTION_PID[0])
+                per = {k: (cpu_after[k] - v) * 1e6 / count for k, v in cpu_before.items()}
+                whole = {k: v for k, v in per.items() if not k.startswith(" ")}
+                parts = ", ".join(f"{k} {v:.0f} µs" for k, v in whole.items())
+                print(f"  CPU per delivery: {parts}; total {sum(whole.values()):.0f} µs",
+                      flush=True)  # fmt: skip
+                print("  replica threads: " + ", ".join(f"{k.strip()} {v:.0f} µs"
+                      for k, v in per.items() if k.startswith(" ")), flush=True)  # fmt: skip
                 lat = sorted((got[i] - s) * 1000 for i, s in zip(ids, sent, strict=True))
                 span = max(got.values()) - sent[0]
                 if pace is None:

@@ -93,6 +93,9 @@ class SqliteDatabase(Database):
 
     @contextmanager
     def tx(self) -> Iterator[Database]:
+        if self.conn.in_transaction:  # a store's transaction inside another one joins it
+            yield self
+            return
         self.conn.execute("BEGIN IMMEDIATE")  # taken for writing at once
         try:
             yield self

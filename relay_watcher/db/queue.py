@@ -125,6 +125,8 @@ class DeliveryQueue:
                 due = now + (delays[n] if delays else 0.0)
                 self.enqueue(event["id"], wallet, "request", payload, now, due)
                 outcomes.append(ACCEPTED)
+            if ACCEPTED in outcomes and c.dialect == "postgresql":
+                c.execute("NOTIFY nwc_watcher_jobs")  # at commit: every replica (db/notify.py)
         return outcomes
 
     def enqueue(
