@@ -46,6 +46,7 @@ ADAPTER_CALLS: dict[str, list[str]] = {
     "sign_message": ["request"],
     "register_webhook": ["request"],
     "unregister_webhook": ["request"],
+    "list_webhooks": [],
     "disconnect": [],
 }
 IDENTITY_KEY = PrivateKey(b"\x07" * 32)  # the double's Spark identity key (signs messages)
@@ -440,9 +441,16 @@ class FakeSdk:
     async def register_webhook(self, request: Any) -> Any:
         real(request)
         await self.spark.network()
-        webhook_id = f"wh-{len(self.spark.webhooks) + 1}"
+        webhook_id = f"wh-{os.urandom(4).hex()}"
         self.spark.webhooks[webhook_id] = request
         return real(b.RegisterWebhookResponse(webhook_id=webhook_id))
+
+    async def list_webhooks(self) -> Any:
+        await self.spark.network()
+        return [
+            real(b.Webhook(id=i, url=r.url, event_types=r.event_types))
+            for i, r in self.spark.webhooks.items()
+        ]
 
     async def unregister_webhook(self, request: Any) -> None:
         real(request)

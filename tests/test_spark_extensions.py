@@ -184,6 +184,10 @@ def test_webhook_registered_once_and_moved_when_the_url_changes(fake: FakeSpark)
     }
     spark.call("sync")
     assert len(fake.webhooks) == 1  # remembered in the state: not registered again
+    before = spark.state
+    spark.state = json.dumps({**json.loads(before), "webhook": None})  # a lost state write
+    spark.call("sync")
+    assert len(fake.webhooks) == 1  # the provider's registration is adopted, not repeated
     spark.config[hook.CONFIG_KEY] = url.replace("watcher.example", "other.example")
     spark.call("sync")
     (moved,) = fake.webhooks.values()  # the old one was unregistered

@@ -7,8 +7,10 @@ provider POSTs there when a Lightning receive or send finishes; the watcher answ
 an immediate wake-up, whose sync reports the payment. Nothing in the hook's body is trusted.
 
 State: ``data["webhook"] = {"url", "id", "failed_at"}``. Registered inside a sync's SDK
-build (no extra connect); re-registered when the configured URL changes (the old one is
-unregistered first); a refusal is retried after ``RETRY_S``, never on every request.
+build (no extra connect), after ``list_webhooks`` (a registration of the same URL is
+adopted, so a lost state write does not register a second one); re-registered when the
+configured URL changes (the old one is unregistered); a refusal is retried after
+``RETRY_S``, never on every request.
 """
 
 from __future__ import annotations
@@ -61,16 +63,24 @@ async def ensure(wallet: SparkWallet, client: Any) -> None:
     url = wanted_url(wallet)
     current = dict(wallet.data.get("webhook") or {})
     try:
-        if current.get("id") and current.get("url") != url:
-            request = b.UnregisterWebhookRequest(webhook_id=str(current["id"]))
-            await client.unregister_webhook(request)
-        kinds = [getattr(b.WebhookEventType, name)() for name in EVENTS]
-        answer = await client.register_webhook(
-            b.RegisterWebhookRequest(url=url, secret=secret(wallet), event_types=kinds)
-        )
+        # adopt a registration of this URL made by an attempt whose state write was lost
+        # (or by a concurrent request): one webhook per URL, not one per try
+        known = {str(h.id): str(h.url) for h in await client.list_webhooks()}
+        old = str(current.get("id") or "")
+        if old in known and known[old] != url:
+            await client.unregister_webhook(b.UnregisterWebhookRequest(webhook_id=old))
+        same = sorted(i for i, u in known.items() if u == url)
+        if same:
+            webhook_id = same[0]
+        else:
+            kinds = [getattr(b.WebhookEventType, name)() for name in EVENTS]
+            answer = await client.register_webhook(
+                b.RegisterWebhookRequest(url=url, secret=secret(wallet), event_types=kinds)
+            )
+            webhook_id = str(answer.webhook_id)
     except Exception as exc:
         log.info("spark: webhook registration failed (%s); retried later", errors.kind(exc))
         wallet.data["webhook"] = {**current, "failed_at": wallet.env.now}
         return
-    wallet.data["webhook"] = {"url": url, "id": str(answer.webhook_id), "failed_at": None}
+    wallet.data["webhook"] = {"url": url, "id": webhook_id, "failed_at": None}
     log.info("spark: webhook registered")
