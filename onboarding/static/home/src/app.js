@@ -5,6 +5,7 @@
 import QRCode from "qrcode";
 import { Invoice } from "@getalby/lightning-tools/bolt11";
 import * as store from "./store.js";
+import { Approver } from "./approve.js";
 import { Wallet, explain, parseUri } from "./wallet.js";
 
 // transactions a page (?page_size=N, 1-50, for a shorter page)
@@ -19,6 +20,9 @@ let wallet = null;
 let sealed = false; // kept under a password: "Lock" is worth offering
 let txOffset = 0;
 let watching = null; // the invoice on screen: {hash, timer}
+let walletInfo = null; // get_info of the admin connection (what an NWC-07 app is granted)
+let approver = null;
+let pendingRequest = null; // an app's request handed over as #walletauth=…
 
 // --- messages ---------------------------------------------------------------------------
 
@@ -53,6 +57,7 @@ const when = (unix) => (unix ? new Date(unix * 1000).toLocaleString() : "—");
 // --- opening the wallet -----------------------------------------------------------------
 
 async function start() {
+  pendingRequest = Approver.takeHandedOver();
   const handed = takeHandedOver();
   let record = null;
   try {
@@ -111,6 +116,7 @@ async function open(uri) {
     } else {
       say("");
     }
+    walletInfo = info;
     $("wallet-name").textContent = `${info.alias || "nwc-signer"} · ${info.network || ""}`;
   } catch (error) {
     fail(error, "Could not reach your wallet");
@@ -118,6 +124,11 @@ async function open(uri) {
   }
   wallet.onNotification(onNotification).catch(() => {});
   await Promise.all([refreshBalance(), loadTransactions(0), loadConnections()]);
+  if (pendingRequest) {
+    const text = pendingRequest;
+    pendingRequest = null;
+    approver.read(text, true);
+  }
 }
 
 async function onSetup(event) {
@@ -419,6 +430,9 @@ async function onCreateConnection(event) {
 // --- wiring -----------------------------------------------------------------------------
 
 function wire() {
+  approver = new Approver({
+    wallet: () => wallet, info: () => walletInfo, say, fail, busy, refresh: loadConnections,
+  });
   $("setup-form").addEventListener("submit", onSetup);
   $("unlock-form").addEventListener("submit", onUnlock);
   $("forget").addEventListener("click", onForget);

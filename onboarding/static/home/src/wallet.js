@@ -82,6 +82,11 @@ export class Wallet {
     return { ...result, uri: `nostr+walletconnect://${result.wallet_pubkey}?${query.join("&")}` };
   }
 
+  /** A connection for a key the app made and keeps (nostr+walletauth://): Alby's params. */
+  createConnectionFor(params) {
+    return this.client.createConnection(params);
+  }
+
   revokeConnection(walletPubkey) {
     return this.call("revoke_connection", { wallet_pubkey: walletPubkey });
   }
