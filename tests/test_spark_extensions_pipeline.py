@@ -150,3 +150,16 @@ def test_cashu_answers_not_implemented_for_spark_only_extensions(
         assert method in EXTENSION_METHOD_NAMES
         error = wallet.call(app, method, p)["error"]
         assert error["code"] == "NOT_IMPLEMENTED", method
+
+
+def test_nwc321_pay_and_receive_on_spark(local: LocalWallet, fake: FakeSpark) -> None:
+    app = local.add_app()
+    fund(local, app, fake, 50)
+    got = local.call(app, "receive", {"amount": 7_000, "description": "321"})["result"]
+    assert got["bip321"].lower().startswith("bitcoin:?lightning=lnbcrt")
+    bolt11, _ = make_bolt11(10_000)
+    refused = local.call(app, "pay", {"payment": bolt11, "max_fee": 1_000})["error"]
+    assert refused["code"] == "FEE_LIMIT_EXCEEDED" and fake.sends == 0  # the fee is 2 sat
+    paid = local.call(app, "pay", {"payment": "lightning:" + bolt11, "max_fee": 2_000})
+    assert paid["error"] is None and paid["result"]["preimage"] == "cd" * 32
+    assert fake.sends == 1 and local.call(app, "get_balance")["result"]["balance"] == 38_000

@@ -52,8 +52,12 @@ NETWORKS = ("regtest", "mainnet")
 
 class SparkWallet:
     kind: ClassVar[str] = "spark"
-    # cancel_hold_invoice is not served: the SDK cannot fail a held HTLC back (holds.py)
+    # NWC-321 pay/receive go through the same prepare/claim/send as pay_invoice (bolt11 and
+    # LNURL; BOLT12 offers: the SDK cannot send to one). cancel_hold_invoice is not served:
+    # the SDK cannot fail a held HTLC back (holds.py)
     methods: ClassVar[frozenset[str]] = LIGHTNING_METHODS | {
+        "pay",
+        "receive",
         "make_hold_invoice",
         "settle_hold_invoice",
         "sign_message",
