@@ -141,7 +141,7 @@ def approve_local(
     approved = _finish(req, result["id"], result["wallet_pubkey"], relays, secret, None)
     if req.kind == "walletauth" and publish:
         event = _info_event(session, state, wallet, result["id"], now)
-        published = publish_events([event], relays)
+        published = publish_events([event], relays) if event is not None else []
         approved = replace(approved, published_on=published)
     return approved
 
@@ -154,7 +154,7 @@ def _info_event(session: Any, state: Any, wallet: Any, connection_id: str, now: 
     mine = session.service_secret(connection_id)
     pubkey = xonly_pubkey(mine).hex()
     events = info_events(session, state, wallet.methods, wallet.notifications, now)
-    return next(e for e in events if e["pubkey"] == pubkey)
+    return next((e for e in events if e["pubkey"] == pubkey), None)
 
 
 def publish_events(events: list[Any], relays: list[str], timeout: float = 10.0) -> list[str]:
