@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,12 +20,20 @@ from nwc_signer.dev.mint import DevMint
 from nwc_signer.dev.relay import InProcessRelay
 from signer_core.methods import IMPLEMENTED, SIGNER_METHODS
 from tests.clients import getalby
-from tests.clients.cases import EXPECTED, Client, Stack, backend_methods, runner
+from tests.clients.cases import (
+    EXPECTED,
+    CashuPayee,
+    Client,
+    SparkPayee,
+    Stack,
+    backend_methods,
+    runner,
+)
 from tests.clients.nostr_sdk_client import NostrSdkClient
-from tests.e2e import register, served, share_watcher, start_watcher
+from tests.e2e import register, served, start_watcher, wait_for
 from tests.nwc import App, LocalWallet
 
-BACKENDS = ("cashu",)
+BACKENDS = ("cashu", "spark")
 CLIENTS = ("nostr-sdk", "getalby")
 BUDGET_SATS = 50_000
 
@@ -53,26 +62,68 @@ def test_every_method_has_a_case() -> None:
 def stack(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("clients")
+    tmp = tmp_path_factory.mktemp(f"clients-{request.param}")
     with contextlib.ExitStack() as es:
-        mint = es.enter_context(DevMint())  # its own: restarted below without auto-paying
         relay = es.enter_context(InProcessRelay())
-        payer = LocalWallet.create(tmp / "payer", mint.url)
-        payee = LocalWallet.create(tmp / "payee", mint.url)
-        share_watcher(payee, payer.watcher_secret)
-        uri = payer.connection_uri("--relay", relay.url, "--admin", "--budget-sats",
-                                   str(BUDGET_SATS), name="app")  # fmt: skip
-        payee_app = payee.add_app("--relay", relay.url, name="payee")
-        payer.remember_keys()
-        payee.remember_keys()
-        watcher = es.enter_context(start_watcher(tmp / "watcher", payer.watcher_secret))
-        register(payer, watcher, es.enter_context(served(payer)), [relay.url])
-        app = App.from_uri(uri)
-        payer.fund(app, 500)
-        # from now on the fake Lightning backend leaves invoices unpaid: a balance moves only
-        # by what the test does (the payee's invoices are paid by the payer, inside the mint)
-        mint.restart({"FAKEWALLET_BRR": "false"})
-        yield Stack(request.param, [relay.url], payer, uri, app, payee, payee_app, BUDGET_SATS)
+        if request.param == "cashu":
+            yield from _cashu(es, tmp, relay.url)
+        else:
+            yield from _spark(es, tmp, relay.url)
+
+
+def _admin_uri(wallet: LocalWallet, relay: str) -> str:
+    return wallet.connection_uri("--relay", relay, "--admin", "--budget-sats", str(BUDGET_SATS),
+                                 name="app")  # fmt: skip
+
+
+def _cashu(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
+    mint = es.enter_context(DevMint())  # its own: restarted below without auto-paying
+    payer = LocalWallet.create(tmp / "payer", mint.url)
+    payee = LocalWallet.create(tmp / "payee", mint.url)
+    uri = _admin_uri(payer, relay)
+    payee_app = payee.add_app("--relay", relay, name="payee")
+    payer.remember_keys()
+    payee.remember_keys()
+    watcher = es.enter_context(start_watcher(tmp / "watcher", payer.watcher_secret))
+    register(payer, watcher, es.enter_context(served(payer)), [relay])
+    app = App.from_uri(uri)
+    payer.fund(app, 500)
+    # from now on the fake Lightning backend leaves invoices unpaid: a balance moves only by
+    # what the test does (the payee's invoices are paid by the payer, inside the mint)
+    mint.restart({"FAKEWALLET_BRR": "false"})
+    yield Stack("cashu", [relay], payer, uri, app, CashuPayee(payee, payee_app), BUDGET_SATS)
+
+
+def _spark(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
+    """A regtest Spark wallet whose SDK is the double: the function runs in this process
+    (the local runtime, warm), so breez_sdk_spark.connect is the double's for it too."""
+    import breez_sdk_spark
+
+    from nwc_signer.wallet import create_local_wallet
+    from tests.nwc import remember_secret
+    from tests.spark_double import FakeSpark
+
+    fake = FakeSpark()
+    patch = es.enter_context(pytest.MonkeyPatch.context())
+    patch.setattr(breez_sdk_spark, "connect", fake.connect)
+    made = create_local_wallet(tmp / "payer", backend="spark", network="regtest")
+    assert made.watcher_secret is not None
+    remember_secret(made.mnemonic)
+    remember_secret((tmp / "payer" / "secrets" / "root.key").read_text().strip())
+    payer = LocalWallet(made.data_dir, made.watcher_secret, made.mnemonic)
+    uri = _admin_uri(payer, relay)
+    payer.remember_keys()
+    watcher = es.enter_context(start_watcher(tmp / "watcher", payer.watcher_secret))
+    register(payer, watcher, es.enter_context(served(payer)), [relay])
+    app = App.from_uri(uri)
+    invoice = payer.call(app, "make_invoice", {"amount": 500_000})["result"]["invoice"]
+    fake.pay_in(invoice)
+    wait_for(lambda: payer.wake() and _balance(payer, app) >= 500_000, 30, "the funding")
+    yield Stack("spark", [relay], payer, uri, app, SparkPayee(fake), BUDGET_SATS, fake)
+
+
+def _balance(wallet: LocalWallet, app: App) -> int:
+    return int(wallet.call(app, "get_balance")["result"]["balance"])
 
 
 @contextlib.contextmanager
