@@ -18,9 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 from coincurve import PrivateKey
 
 from signer_core.protocol.bolt11 import _CHARSET, _CHARSET_MAP, _hrp_expand, _polymod
+from signer_core.wallets.base import WalletEnv
 
 _TAG_D, _TAG_H = 13, 23
 _SIG_GROUPS = 104
@@ -76,6 +78,8 @@ class LnurlServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 status, body = server.answer(self.path)
                 self.send_response(status)
+                if status == 302:
+                    self.send_header("location", f"http://127.0.0.1:{server.port}/elsewhere")
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -103,6 +107,10 @@ class LnurlServer:
         if url.path == f"/.well-known/lnurlp/{self.name}":
             if self.mode == "bad_json":
                 return 200, b"{not json"
+            if self.mode == "huge":
+                return 200, b'{"tag": "payRequest", "pad": "' + b"x" * 100_000 + b'"}'
+            if self.mode == "redirect":
+                return 302, b"{}"
             if self.mode == "server_error":
                 return 500, b'{"status": "ERROR", "reason": "the node is down"}'
             return 200, json.dumps(
@@ -140,3 +148,20 @@ def encode_lnurl(url: str) -> str:
     poly = _polymod(_hrp_expand("lnurl") + data + [0] * 6) ^ 1
     checksum = [(poly >> 5 * (5 - k)) & 31 for k in range(6)]
     return "lnurl1" + "".join(_CHARSET[g] for g in data + checksum)
+
+
+class Recording(httpx.HTTPTransport):
+    """A transport a backend hands out (Pyodide's fetch in production) that records every
+    URL. Lives here, not in a test module: the backend registry imports it by name."""
+
+    urls: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        Recording.urls.append(str(request.url))
+        return super().handle_request(request)
+
+
+def recording_cashu(data: dict[str, Any], env: WalletEnv) -> Any:
+    from signer_core.wallets.cashu.wallet import CashuWallet
+
+    return CashuWallet(data, env, transport=Recording())
