@@ -17,7 +17,7 @@ from signer_core.protocol import zaps
 from signer_core.protocol.bolt11 import decode
 from signer_core.protocol.events import sign_event, tag_value, verify_event
 from signer_core.protocol.webhook import WebhookResponse, invoice_delivery
-from tests.nwc import App, LocalWallet
+from tests.nwc import App, LocalWallet, remember_secret
 
 pytestmark = pytest.mark.mint
 
@@ -51,7 +51,9 @@ def zap_pubkey(wallet: LocalWallet) -> str:
     from functions.local.datadir import DataDir
 
     folder = DataDir(wallet.path)
-    return zaps.zap_pubkey(folder.secrets().root_secret, folder.config().wallet_id)
+    root, wallet_id = folder.secrets().root_secret, folder.config().wallet_id
+    remember_secret(zaps.zap_secret(root, wallet_id))  # for the log check (test_zz_…)
+    return zaps.zap_pubkey(root, wallet_id)
 
 
 def test_an_invoice_for_the_address(wallet: LocalWallet, app: App) -> None:
