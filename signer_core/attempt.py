@@ -19,7 +19,7 @@ from signer_core.protocol.events import Event
 from signer_core.session import Secrets, StateSession
 from signer_core.state import LedgerEntry, WalletState
 from signer_core.stores.base import GenerationGuard, StateStore
-from signer_core.wallets import open_wallet
+from signer_core.wallets import extensions, open_wallet
 from signer_core.wallets.base import Wallet, WalletEnv
 
 PENDING_WAKE_S = 10  # first wake-up after a request left work pending (an unpaid invoice)
@@ -90,7 +90,9 @@ def sync_wallet(
     result = wallet.sync()
     for tx in result.received:
         notifications.append(("payment_received", tx.to_nip47()))
-    if result.received:
+    found = extensions.take_notifications(wallet)  # e.g. a hold invoice now accepted
+    notifications.extend(found)
+    if result.received or found:
         commit()
     return result.wake_at
 

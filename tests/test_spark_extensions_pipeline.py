@@ -87,10 +87,6 @@ def test_hold_invoice_settled_once_through_the_pipeline(
     assert notes(app, woke.events) == []  # not reported again by a sync
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs signer_core.attempt.sync_wallet to send extensions.take_notifications(wallet)",
-)
 def test_a_wake_up_tells_the_app_that_a_hold_invoice_was_accepted(
     local: LocalWallet, fake: FakeSpark
 ) -> None:
