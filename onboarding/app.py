@@ -172,6 +172,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs.resume(store, job)
         return with_cookie(to(f"/deploy/{job.id}"), job)
 
+    @app.get("/vercel", response_class=HTMLResponse)
+    def vercel(request: Request) -> HTMLResponse:
+        return page(request, "vercel.html", error="", name_rule=NAME_RULE)
+
+    @app.post("/vercel")
+    def vercel_start(
+        request: Request, token: str = Form(""), name: str = Form("nwc-signer")
+    ) -> Response:
+        from onboarding.vercel import vercel_job
+
+        name, token = name.strip().lower(), token.strip()
+        error = ""
+        if not token:
+            error = "Paste a Vercel access token (vercel.com/account/tokens)."
+        elif not NAME.match(name):
+            error = f"The name must be {NAME_RULE}."
+        if error:
+            return page(request, "vercel.html", 400, error=error, name_rule=NAME_RULE)
+        job = vercel_job(store, settings, bundles, name, token)
+        jobs.resume(store, job)
+        return with_cookie(to(f"/deploy/{job.id}"), job)
+
     @app.get("/aws", response_class=HTMLResponse)
     def aws(request: Request, region: str = "") -> HTMLResponse:
         from deploy.aws.stack import quick_create_link
@@ -232,10 +254,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/deploy/{job_id}/token")
     def new_token(request: Request, job_id: str, token: str = Form("")) -> Response:
         job = own_job(request, job_id)
-        if job is None or job.platform != "deno":
+        if job is None or job.platform not in ("deno", "vercel"):
             return missing(request, job_id)
         if token.strip():
-            platforms.new_deno_token(job, settings, token.strip())
+            if job.platform == "vercel":
+                from onboarding.vercel import new_token
+
+                new_token(job, token.strip())
+            else:
+                platforms.new_deno_token(job, settings, token.strip())
             jobs.resume(store, job)
         return to(f"/deploy/{job.id}")
 

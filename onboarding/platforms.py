@@ -1,5 +1,6 @@
 """The deploy jobs of each platform, as steps over the same code ``nwc-signer deploy …`` runs
-(``deploy.cloudflare.steps.Deployment``, ``deploy.deno.setup.Deployment``), plus the two
+(``deploy.cloudflare.steps.Deployment``, ``deploy.deno.setup.Deployment``; Vercel's in
+``onboarding/vercel.py`` over ``deploy.vercel.steps.Deployment``), plus the two
 steps only the service has: registering with the watcher and waiting for the first answer.
 
 Each step turns the deploy code's errors into what the user does next (``StepError.action``).
@@ -53,6 +54,7 @@ class Bundles:
         self.lock = threading.Lock()
         self._cf: Any = None
         self._deno: Any = None
+        self._vercel: Any = None
 
     def cloudflare(self) -> Any:
         from deploy.cloudflare import bundle
@@ -79,6 +81,14 @@ class Bundles:
         from deploy.deno import bundle
 
         return bundle.code_hash(self.deno())
+
+    def vercel(self) -> Any:
+        from deploy.vercel import bundle
+
+        with self.lock:
+            if self._vercel is None:
+                self._vercel = bundle.build(self.root / "vercel")
+            return self._vercel
 
 
 def watcher_pubkey(settings: Settings) -> str:
@@ -193,7 +203,12 @@ def cloudflare_job(store: JobStore, settings: Settings, bundles: Bundles, name: 
 
 
 def rename(job: Job, name: str) -> None:
-    """A new name after "name taken" (Cloudflare: the bucket and database follow it)."""
+    """A new name after "name taken" (Cloudflare: the bucket and database follow it;
+    Vercel: the project and its Blob store)."""
+    if job.platform == "vercel":
+        from onboarding import vercel
+
+        return vercel.rename(job, name)
     d = job.context["deployment"]
     if job.platform == "deno":
         d.t.app = name

@@ -41,11 +41,17 @@ class Settings:
     cf_revoke_url: str = CF_REVOKE_URL
     cf_api_url: str = ""  # empty: the SDK's default (api.cloudflare.com/client/v4)
     deno_api_url: str = ""  # empty: https://api.deno.com/v2
+    vercel_api_url: str = ""  # empty: https://api.vercel.com
+    vercel_team: str = ""  # empty: the token owner's own account (team_… or a team's slug)
     aws_region: str = "eu-west-1"
     job_ttl_s: int = 3600  # an unfinished deploy's secrets are dropped after this long idle
     connect_timeout_s: float = 120.0  # the first connection must answer within this
     # test/dev wiring only: where the watcher reaches a deployed URL (None: the URL itself)
     function_url_for: Callable[[str], str] | None = None
+    # test/dev wiring only: the Blob API and content host the deploy writes the first state
+    # to (None: Vercel's own, from the store's token)
+    vercel_blob_api_url: str | None = None
+    vercel_blob_store_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -60,6 +66,8 @@ class Settings:
         s.cf_client_secret = _env("CF_CLIENT_SECRET", s.cf_client_secret)
         s.cf_api_url = _env("CF_API_URL", s.cf_api_url)
         s.deno_api_url = _env("DENO_API_URL", s.deno_api_url)
+        s.vercel_api_url = _env("VERCEL_API_URL", s.vercel_api_url)
+        s.vercel_team = _env("VERCEL_TEAM", s.vercel_team)
         s.aws_region = _env("AWS_REGION", s.aws_region)
         return s
 

@@ -293,7 +293,7 @@ def test_bucket_name_taken(w: World, page: Any, shots: Shots, tmp_path: Path) ->
 
 def test_landing_on_a_desktop_screen(w: World, page: Any, shots: Shots) -> None:
     page.goto(w.url + "/")
-    assert page.locator(".card").count() == 3
+    assert page.locator(".card").count() == 4  # Cloudflare, Deno, Vercel, AWS
     shots.save(page, "00-landing", docs=True)
     page.goto(w.url + "/deploy/not-a-job")
     assert "Start one from the first page" in page.inner_text("#error")
