@@ -6,7 +6,7 @@ expiry and the team's scope) and pastes once; it lives in the job's memory and i
 through the API (``DELETE /v3/user/tokens/current``) as soon as the code is deployed, so it
 is dead even if a copy leaked. Why not OAuth: "Sign in with Vercel" grants identity scopes
 only (openid, email, profile, offline_access), not the right to create projects, stores or
-deployments; an Integration's OAuth grant needs a published Marketplace integration and
+deployments; an Integration's OAuth grant needs an integration registered with Vercel and
 lives until the user removes it (docs/onboarding.md).
 """
 
