@@ -285,7 +285,8 @@ def approve_command(args: Any) -> int:
     import os
     import sys
 
-    from signer_core.protocol.walletauth import WalletAuthError, describe, parse_request
+    from nwc_signer.request_words import describe
+    from signer_core.protocol.walletauth import WalletAuthError, parse_request
 
     admin_uri = args.admin_uri or os.environ.get("NWC_ADMIN_URI")
     if bool(args.data_dir) == bool(admin_uri):

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from nwc_signer.request_words import describe
 from signer_core.protocol import walletauth as wa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,11 +77,11 @@ def test_sdk_request_becomes_alby_create_connection_params() -> None:
 
 def test_describe_says_budget_and_methods_in_words() -> None:
     req = wa.parse_request(VECTORS["valid"][0]["uri"], now=NOW)
-    text = "\n".join(wa.describe(req))
+    text = "\n".join(describe(req))
     assert "send payments" in text and "at most 21,000 sats per week" in text
     bare = wa.parse_request(f"nostr+walletauth://{req.app_pubkey}?relay=wss%3A%2F%2Fr.example"
                             "&request_methods=pay_invoice", now=NOW)  # fmt: skip
-    assert "could spend the whole balance" in "\n".join(wa.describe(bare))
+    assert "could spend the whole balance" in "\n".join(describe(bare))
 
 
 @pytest.fixture(scope="module")
