@@ -48,6 +48,7 @@ STICKY_ERRORS = frozenset(
         ErrorCode.RESTRICTED,
         ErrorCode.RATE_LIMITED,
         ErrorCode.PAYMENT_FAILED,
+        ErrorCode.FEE_LIMIT_EXCEEDED,
     }
 )
 

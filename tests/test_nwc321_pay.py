@@ -122,7 +122,7 @@ def test_pay_an_lnurl_with_a_payer_note(payer, payee: Payee, server: LnurlServer
     assert paid["error"] is None, paid
     assert_settled(paid["result"], 5_000)
     too_long = pay(wallet, app, payment=lnurl, amount=5_000, payer_note="x" * 51)
-    assert too_long["error"]["code"] == "BAD_REQUEST", too_long
+    assert too_long["error"]["code"] == "PAYMENT_FAILED", too_long
 
 
 @pytest.mark.parametrize(
@@ -153,13 +153,13 @@ def closed_port() -> int:
 @pytest.mark.parametrize(
     "mode, amount, code, words",
     [
-        ("down", 5_000, "OTHER", "could not reach"),
-        ("bad_json", 5_000, "OTHER", "without valid JSON"),
-        ("server_error", 5_000, "OTHER", "the node is down"),
-        ("ok", 500, "BAD_REQUEST", "accepts 1000 to 100000000 msat"),
-        ("ok", 200_000_000, "BAD_REQUEST", "accepts 1000 to 100000000 msat"),
-        ("wrong_hash", 5_000, "OTHER", "does not commit to its metadata"),
-        ("wrong_amount", 5_000, "OTHER", "asks 6000 msat"),
+        ("down", 5_000, "PAYMENT_FAILED", "could not reach"),
+        ("bad_json", 5_000, "PAYMENT_FAILED", "without valid JSON"),
+        ("server_error", 5_000, "PAYMENT_FAILED", "the node is down"),
+        ("ok", 500, "PAYMENT_FAILED", "accepts 1000 to 100000000 msat"),
+        ("ok", 200_000_000, "PAYMENT_FAILED", "accepts 1000 to 100000000 msat"),
+        ("wrong_hash", 5_000, "PAYMENT_FAILED", "does not commit to its metadata"),
+        ("wrong_amount", 5_000, "PAYMENT_FAILED", "asks 6000 msat"),
     ],
 )
 def test_lnurl_failures_pay_nothing(
@@ -171,10 +171,10 @@ def test_lnurl_failures_pay_nothing(
     out = pay(wallet, app, payment=address, amount=amount)
     assert out["error"]["code"] == code, out
     assert words in out["error"]["message"]
-    assert "nothing was paid" in out["error"]["message"] or code == "BAD_REQUEST"
+    assert "nothing was paid" in out["error"]["message"]
     assert balance(wallet, app) == 300_000
     assert outgoing(wallet, app) == []
-    if code == "BAD_REQUEST" and mode == "ok":
+    if mode == "ok":
         assert server.hits == ["/.well-known/lnurlp/alice"]  # no invoice was even asked for
 
 
@@ -184,7 +184,7 @@ def test_loopback_lnurl_is_refused_unless_the_deployment_allows_it(
     wallet, app = payer
     allow_loopback(wallet, False)
     out = pay(wallet, app, payment=server.address, amount=5_000)
-    assert out["error"]["code"] == "OTHER", out
+    assert out["error"]["code"] == "PAYMENT_FAILED", out
     assert "not a public address" in out["error"]["message"]
     lnurl = encode_lnurl(f"http://127.0.0.1:{server.port}/.well-known/lnurlp/alice")
     out = pay(wallet, app, payment=lnurl, amount=5_000)
@@ -304,3 +304,28 @@ def test_a_wake_up_finishes_a_pay_in_flight_in_pay_shape(
     assert len(server.hits) == 2
     assert app.read(wallet.deliver(event).events[0]) == paid
     assert [t["amount"] for t in outgoing(wallet, app)] == [15_000]
+
+
+@pytest.mark.parametrize("mode", ["down", "fee"])
+def test_a_refused_pay_stays_refused_when_redelivered(
+    payer, server: LnurlServer, mode: str
+) -> None:
+    """The app was told the payment failed: a re-delivery of the same request must not pay
+    once the server is back or fees have dropped (the refusal is stored, like a QUOTA one)."""
+    wallet, app = payer
+    if mode == "down":
+        server.mode = "server_error"
+        event = app.request("pay", {"payment": server.address, "amount": 8_000})
+    else:
+        event = app.request("pay", {"payment": server.address, "amount": 8_000, "max_fee": 0})
+    first = wallet.deliver(event)
+    refused = app.read(first.events[0])
+    assert refused["error"] is not None, refused
+    hits = len(server.hits)
+    server.mode = "ok"
+    if mode == "fee":
+        server.hits.clear()
+    again = wallet.deliver(event, attempt=2)
+    assert app.read(again.events[0]) == refused
+    assert len(server.hits) == (hits if mode == "down" else 0)
+    assert balance(wallet, app) == 300_000 and outgoing(wallet, app) == []

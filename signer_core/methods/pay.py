@@ -48,8 +48,16 @@ def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
         amount = _check_bolt11(ctx, found.bolt11, amount)
         return pay_bolt11(ctx, found.bolt11, amount, max_fee_msat=p.max_fee)
     if found.lnurl or found.lightning_address:
-        invoice = _from_lnurl(ctx, found, amount, note)
-        return pay_bolt11(ctx, invoice, None, max_fee_msat=p.max_fee)
+        try:
+            invoice = _from_lnurl(ctx, found, amount, note)
+            return pay_bolt11(ctx, invoice, None, max_fee_msat=p.max_fee)
+        except NwcError as exc:
+            # Past this point a refusal depends on the server's answer: stored as
+            # PAYMENT_FAILED, so a re-delivery can never pay a new invoice after the app
+            # was told this payment failed (request.STICKY_ERRORS).
+            if exc.code in (ErrorCode.OTHER, ErrorCode.BAD_REQUEST, ErrorCode.UNSUPPORTED_NETWORK):
+                raise NwcError(ErrorCode.PAYMENT_FAILED, exc.message) from None
+            raise
     raise NwcError(
         ErrorCode.UNSUPPORTED_PAYMENT_INSTRUCTION,
         f"this wallet's backend ({ctx.wallet.kind}) cannot pay BOLT12 offers; pay a bolt11 "
@@ -110,9 +118,10 @@ def _from_lnurl(
     pay_request = lnurl.fetch_pay_request(url, options)
     if amount is None:
         if pay_request.min_msat != pay_request.max_msat:
-            raise bip321.bad(
+            raise NwcError(  # the server's answer: stored, like every LNURL refusal
+                ErrorCode.PAYMENT_FAILED,
                 f"{pay_request.host} accepts {pay_request.min_msat} to "
-                f"{pay_request.max_msat} msat: pass params.amount in msat"
+                f"{pay_request.max_msat} msat: pass params.amount in msat; nothing was paid",
             )
         amount = pay_request.min_msat
     invoice = lnurl.request_invoice(pay_request, amount, options, note)

@@ -9,7 +9,8 @@ Outside calls are bounded: https only (plain http only to 127.0.0.1 when the dep
 sets `lnurl_allow_loopback_http`, for tests), no redirects, a short timeout, a response
 size cap, and no IP-literal hosts in private, loopback or link-local ranges. httpx goes
 through the wallet's own transport where it has one (Pyodide's fetch, signer_core/jsffi.py).
-Every failure is an NwcError that says nothing was paid.
+Every failure that depends on the server is PAYMENT_FAILED saying nothing was paid (stored
+by the pipeline, so a re-delivered request never pays after the app was told it failed).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ class PayRequest:
 
 
 def _fail(what: str) -> NwcError:
-    return NwcError(ErrorCode.OTHER, f"{what}; nothing was paid")
+    """PAYMENT_FAILED, which the pipeline stores (request.STICKY_ERRORS): the app is told
+    the payment failed, so a re-delivery must not pay once the server answers better."""
+    return NwcError(ErrorCode.PAYMENT_FAILED, f"{what}; nothing was paid")
 
 
 def decode_lnurl(text: str) -> str:
@@ -189,16 +192,14 @@ def request_invoice(
     """Call the callback for `amount_msat` and return its bolt11, checked against the
     amount and the metadata hash (LUD-06); the comment (LUD-12) only where allowed."""
     if not pay.min_msat <= amount_msat <= pay.max_msat:
-        raise NwcError(
-            ErrorCode.BAD_REQUEST,
-            f"{pay.host} accepts {pay.min_msat} to {pay.max_msat} msat, not {amount_msat} msat",
+        raise _fail(
+            f"{pay.host} accepts {pay.min_msat} to {pay.max_msat} msat, not {amount_msat} msat"
         )
     query: dict[str, str] = {"amount": str(amount_msat)}
     if comment:
         if len(comment) > pay.comment_allowed:
-            raise NwcError(
-                ErrorCode.BAD_REQUEST,
-                f"{pay.host} accepts payer notes of at most {pay.comment_allowed} characters",
+            raise _fail(
+                f"{pay.host} accepts payer notes of at most {pay.comment_allowed} characters"
             )
         query["comment"] = comment
     parts = urlsplit(pay.callback)
