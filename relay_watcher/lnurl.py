@@ -250,6 +250,9 @@ class LightningAddresses:
             return JSONResponse({"message": exc.reason}, status_code=exc.status)
         except DatabaseUnavailable:
             return JSONResponse({"message": "database unavailable; retry shortly"}, 503)
+        except Exception:  # e.g. the wallet removed under the claim: no 500, no traceback out
+            log.exception("claim failed")
+            return JSONResponse({"message": "the claim could not be stored; retry"}, 503)
         base = self.public_url or ""
         log.info("wallet %s… claimed a lightning address", wallet[:12])
         return JSONResponse({"name": fields["name"], "nostr_pubkey": fields["nostr_pubkey"],
@@ -276,6 +279,9 @@ class LightningAddresses:
             _, nostr_pubkey = self._served(name, _client(request))
         except Refused as exc:
             return _error(exc.status, exc.reason)
+        except Exception:  # never a 500 to a payer
+            log.exception("lightning address look-up failed")
+            return _error(503, "the lightning address service failed; try again")
         name, base = name.lower(), self.base(request)
         return JSONResponse({
             "tag": "payRequest",
@@ -298,6 +304,9 @@ class LightningAddresses:
             pr = await self._invoice(wallet, name, base, amount, zap, comment)
         except Refused as exc:
             return _error(exc.status, exc.reason)
+        except Exception:  # never a 500 to a payer
+            log.exception("invoice request for %s failed", name)
+            return _error(503, "the lightning address service failed; try again")
         return JSONResponse({"pr": pr, "routes": []})
 
     @staticmethod

@@ -193,3 +193,20 @@ def test_a_suspended_or_removed_wallet_is_not_served(site: Site) -> None:
     assert site.request("GET", "/.well-known/lnurlp/erin").status_code == 404
     site.register(os.urandom(32))
     assert site.claim(os.urandom(32), "erin").status_code == 404  # a stranger: not registered
+
+
+def test_an_unexpected_failure_is_an_lnurl_error_not_a_500(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reg = os.urandom(32)
+    site.register(reg)
+    assert site.claim(reg, "fay").status_code == 200
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(site.service.book, "lookup", broken)
+    assert "failed" in error(site.request("GET", "/.well-known/lnurlp/fay"), 503)
+    assert "failed" in error(site.request("GET", "/lnurlp/fay/callback?amount=5000"), 503)
+    monkeypatch.setattr(site.service.book, "claim", broken)
+    assert site.claim(reg, "gus").status_code == 503
