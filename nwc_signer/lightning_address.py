@@ -34,7 +34,7 @@ def saved(data_dir: Path | str) -> str | None:
 def claim(data_dir: Path | str, watcher_url: str, name: str, *, release: bool = False) -> str:
     """Claim `name` (or release the wallet's address); the address (name@host), or ''."""
     from functions.local.datadir import DataDir
-    from relay_watcher.lnurl import build_claim
+    from relay_watcher.lnurl_claims import build_claim
     from signer_core.protocol.zaps import zap_pubkey
     from signer_core.vault.keys import registration_secret
 
