@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             stream=sys.stderr,
         )
+        # httpx logs every request at INFO: a line per delivery (and its CPU) is not wanted
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     return run_args(args)
 
 
@@ -177,23 +179,26 @@ def run_args(args: argparse.Namespace) -> int:
     )
     watcher = Watcher(config, _key(args.key_file))
     # profiling (scripts/bench_watcher_scale.py): the event loop's thread, written at exit
+    # (at the watcher's stop: uvicorn re-raises SIGTERM after shutdown, so no finally runs)
     profile_dir = os.environ.get("NWC_WATCHER_PROFILE")
-    profiler = cProfile.Profile() if profile_dir else None
-    if profiler is not None:
-        profiler.enable()
-    try:
-        uvicorn.run(
-            create_app(watcher),
-            host=args.host,
-            port=args.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-    finally:
-        if profiler is not None and profile_dir:
+    if profile_dir:
+        profiler = cProfile.Profile()
+        path = os.path.join(profile_dir, f"replica-{os.getpid()}.prof")
+
+        def dump() -> None:
             profiler.disable()
-            profiler.dump_stats(os.path.join(profile_dir, f"replica-{os.getpid()}.prof"))
+            profiler.dump_stats(path)
+
+        watcher.after_stop.append(dump)
+        profiler.enable()
+    uvicorn.run(
+        create_app(watcher),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
     return 0
 
 

@@ -155,17 +155,31 @@ class Dispatcher:
 
     async def _done(self, job: Job, outcome: str, *ops: Callable[[WatcherDB], Any]) -> None:
         """Write `ops` (or the job's end) and count it, in one group commit."""
-        wallet, now = job.wallet_pubkey, int(time.time())
         if not ops:
             ops = (lambda db: db.queue.finish(job.id),)
-        self.metrics.tenants.inc(wallet, outcome)
-        count = self.worker.write(lambda db: _record(db, wallet, outcome, now))
-        await asyncio.gather(*(self.worker.write(op) for op in ops), count)
+        self.metrics.tenants.inc(job.wallet_pubkey, outcome)
+        self.worker.count(job.wallet_pubkey, outcome)
+        await asyncio.gather(*(self.worker.write(op) for op in ops))
 
     def renew_leases(self) -> None:
-        """Keep the leases of the jobs in flight here (the replica's heartbeat calls this)."""
-        if self.in_flight:
-            self.db.queue.renew(self.owner, sorted(self.in_flight), time.time() + self.cfg.lease_s)
+        """Keep the leases of the jobs in flight here (the replica's heartbeat calls this):
+        on the database thread, like every write to our jobs (db/worker.py: no deadlock
+        between this replica's two connections)."""
+        if not self.in_flight:
+            return
+        ids, until = sorted(self.in_flight), time.time() + self.cfg.lease_s
+        task = asyncio.get_running_loop().create_task(self._renew(ids, until))
+        self.tasks.add(task)
+        task.add_done_callback(self._renewed)
+
+    async def _renew(self, ids: list[str], until: float) -> None:
+        await self.worker.write(lambda db: db.queue.renew(self.owner, ids, until))
+
+    def _renewed(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("renewing leases failed (they come back after expiry): %s",
+                        task.exception())  # fmt: skip
 
     async def _run_job(self, job: Job) -> None:
         try:
@@ -314,16 +328,6 @@ class Dispatcher:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.http.aclose()
         self.worker.close()
-
-
-def _record(db: WatcherDB, wallet: str, outcome: str, now: int) -> None:
-    """Per-wallet counts for operators; never fails a delivery."""
-    try:
-        db.tenants.record(wallet, outcome, now)
-    except DatabaseUnavailable:
-        raise
-    except Exception as exc:
-        log.debug("counting a delivery failed: %s", exc)
 
 
 def _publishable(events: list[Any]) -> list[dict[str, Any]]:

@@ -146,7 +146,9 @@ class Intake:
         items = [(event, wallet, [url]) for event, wallet, url in found]
         outcomes = db.queue.accept_events(items, now, self.max_queued, delays) if items else []
         full = [w for (_e, w, _u), o in zip(found, outcomes, strict=True) if o == FULL]
-        for wallet, outcome in [(w, "throttled") for w in refused] + [(w, "dropped") for w in full]:
+        for wallet, outcome in sorted(
+            [(w, "throttled") for w in refused] + [(w, "dropped") for w in full]
+        ):
             try:
                 db.tenants.record(wallet, outcome, now)
             except Exception as exc:

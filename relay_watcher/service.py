@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,7 @@ class Watcher:
         self._resubscribe = asyncio.Event()
         self._subscribing = asyncio.Lock()
         self.started = False
+        self.after_stop: list[Callable[[], object]] = []  # e.g. write a profile (__main__)
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -190,6 +192,8 @@ class Watcher:
             self.db.queue.release(self.replica_id)
             self.db.replicas.leave(self.replica_id)
         self.db.close()
+        for fn in self.after_stop:
+            fn()
 
     @property
     def keys(self) -> dict[str, str]:

@@ -16,15 +16,16 @@ from relay_watcher.db.registry import bump, keys_of
 _UPSERT = (
     "INSERT INTO wallet_stats (wallet_pubkey, delivered, failed, dropped, throttled,"
     " last_delivery_at) VALUES (?, {}, ?) ON CONFLICT (wallet_pubkey) DO UPDATE SET"
-    " {} = wallet_stats.{} + 1,"
+    " {} = wallet_stats.{} + excluded.{},"
     " last_delivery_at = excluded.last_delivery_at"
 )
+_OUTCOMES = ("delivered", "failed", "dropped", "throttled")
 # fixed statements, one per outcome (no caller text reaches the SQL)
 _RECORD = {
-    "delivered": _UPSERT.format("1, 0, 0, 0", "delivered", "delivered"),
-    "failed": _UPSERT.format("0, 1, 0, 0", "failed", "failed"),
-    "dropped": _UPSERT.format("0, 0, 1, 0", "dropped", "dropped"),
-    "throttled": _UPSERT.format("0, 0, 0, 1", "throttled", "throttled"),
+    outcome: _UPSERT.format(
+        ", ".join("?" if o == outcome else "0" for o in _OUTCOMES), outcome, outcome, outcome
+    )  # fmt: skip
+    for outcome in _OUTCOMES
 }
 _LIST = (
     "SELECT w.wallet_pubkey, w.function_url, w.relays, w.registered_at,"
@@ -82,11 +83,11 @@ class Tenants:
             bump(c, wallet, gone, int(time.time()))
         return found == 1
 
-    def record(self, wallet: str, outcome: str, now: int) -> None:
+    def record(self, wallet: str, outcome: str, now: int, n: int = 1) -> None:
         """Count one finished delivery: "delivered", "failed" (dead letter), "dropped"
         (refused before queueing: the wallet's queue was full) or "throttled" (refused: over
         the wallet's request rate for longer than the deferral allows, limits.py)."""
-        self.db.execute(_RECORD[outcome], (wallet, now))
+        self.db.execute(_RECORD[outcome], (wallet, n, now))
 
     def listing(self, limit: int = 1000, wallet: str | None = None) -> list[dict[str, Any]]:
         if wallet:
