@@ -170,14 +170,7 @@ class _Watched:
         return result
 
 
-def lightning_address(state: WalletState) -> str | None:
-    """The wallet's lightning address (name@host) once one was claimed or used, else None."""
-    value = getattr(state, "lightning_address", None)
-    return value if isinstance(value, str) and value else None
-
-
 def remember_address(state: WalletState, address: str) -> None:
-    """Keep the address the watcher serves for this wallet (for get_info's `lud16`), where
-    the state has room for it (signer_core/state.py: `lightning_address`)."""
-    if address and "lightning_address" in getattr(state, "__dataclass_fields__", {}):
-        setattr(state, "lightning_address", address[:320])  # noqa: B010 - see docstring
+    """Keep the address the watcher serves for this wallet (get_info's `lud16`)."""
+    if address:
+        state.lightning_address = address[:320]

@@ -132,6 +132,9 @@ class WalletState:
     # funded them; absent in states written before isolated connections (they load empty)
     owned_txs: dict[str, OwnedTx] = field(default_factory=dict)
     transfers: list[Transfer] = field(default_factory=list)
+    # the lightning address a watcher serves for this wallet (get_info's lud16), once claimed
+    # or first used by an invoice request; absent in older states
+    lightning_address: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

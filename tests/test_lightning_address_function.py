@@ -57,7 +57,9 @@ def zap_pubkey(wallet: LocalWallet) -> str:
 
 
 def test_an_invoice_for_the_address(wallet: LocalWallet, app: App) -> None:
+    assert "lud16" not in wallet.call(app, "get_info")["result"]
     res = ask(wallet, 21_000, comment="thanks")
+    assert wallet.call(app, "get_info")["result"]["lud16"] == "zed@w.test"
     assert res.invoice is not None and "pr" in res.invoice
     assert res.wake_at is not None  # so the payment is noticed while the function sleeps
     invoice = decode(res.invoice["pr"])

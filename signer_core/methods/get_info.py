@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from signer_core.invoice_request import lightning_address
 from signer_core.methods import MethodContext
 from signer_core.protocol.nip47 import SUPPORTED_SCHEMES
 
@@ -23,6 +22,6 @@ def handle(ctx: MethodContext, params: dict[str, Any]) -> dict[str, Any]:
         # the info event's tags, as lists (NWC-02 clients read encryption from either)
         "encryption": list(SUPPORTED_SCHEMES),
         "extensions": ctx.available_extensions(),
-        # the wallet's lightning address, once claimed (signer_core/invoice_request.py)
-        **({"lud16": lud16} if (lud16 := lightning_address(ctx.state)) else {}),
+        # the wallet's lightning address, once claimed (docs/lightning-address.md)
+        **({"lud16": ctx.state.lightning_address} if ctx.state.lightning_address else {}),
     }
