@@ -43,7 +43,8 @@ NOTES: dict[str, str] = {
     "create_connection": "admin connection only",
     "list_connections": "admin connection only",
     "revoke_connection": "admin connection only",
-    "hold_invoice_accepted": "carries `settle_deadline`",
+    "hold_invoice_accepted": "Spark sends the deadline as a time, `settle_deadline_at` "
+    "(no block height for NWC-03's `settle_deadline`)",
 }
 
 

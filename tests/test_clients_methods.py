@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,11 +23,13 @@ from signer_core.methods import IMPLEMENTED, SIGNER_METHODS
 from tests.clients import getalby
 from tests.clients.cases import (
     EXPECTED,
+    NOTIFY,
     CashuPayee,
     Client,
     SparkPayee,
     Stack,
     backend_methods,
+    backend_notifications,
     runner,
 )
 from tests.clients.nostr_sdk_client import NostrSdkClient
@@ -53,6 +56,9 @@ def test_every_method_has_a_case() -> None:
                     f"{'a result' if case.served else 'NOT_IMPLEMENTED'} but the backend "
                     f"{'declares' if method in declared else 'does not declare'} it"
                 )
+        for kind in backend_notifications(backend):
+            if (kind, backend) not in NOTIFY:
+                problems.append(f"no trigger for notification ({kind!r}, {backend!r})")
     stale = sorted(k for k in EXPECTED if k[0] not in IMPLEMENTED or k[1] not in BACKENDS)
     problems += [f"case {k} names no implemented method or tested backend" for k in stale]
     assert not problems, "\n".join(problems)
@@ -88,6 +94,7 @@ def _cashu(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
     register(payer, watcher, es.enter_context(served(payer)), [relay])
     app = App.from_uri(uri)
     payer.fund(app, 500)
+    payee.fund(payee_app, 100)  # it pays the payer's invoices (payment_received)
     # from now on the fake Lightning backend leaves invoices unpaid: a balance moves only by
     # what the test does (the payee's invoices are paid by the payer, inside the mint)
     mint.restart({"FAKEWALLET_BRR": "false"})
@@ -129,7 +136,11 @@ def _balance(wallet: LocalWallet, app: App) -> int:
 @contextlib.contextmanager
 def open_client(name: str, uri: str) -> Iterator[Client]:
     if name == "nostr-sdk":
-        yield NostrSdkClient(uri)
+        nostr = NostrSdkClient(uri)
+        try:
+            yield nostr
+        finally:
+            nostr.close()
         return
     why = getalby.missing()
     if why:
@@ -155,3 +166,29 @@ def test_every_method_through_the_client(stack: Stack, client_name: str) -> None
             except Exception as exc:  # noqa: BLE001 (every method's failure is reported)
                 failures.append(f"{method}: {type(exc).__name__}: {exc}")
     assert not failures, f"{client_name} on {stack.backend}:\n" + "\n".join(failures)
+
+
+@pytest.mark.mint
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("client_name", CLIENTS)
+def test_every_notification_reaches_the_client(stack: Stack, client_name: str) -> None:
+    """Subscribe first, trigger every notification the backend sends, then wait for each
+    (payment_received and hold_invoice_accepted come with the watcher's scheduled wake-up)."""
+    kinds = sorted(backend_notifications(stack.backend))
+    with open_client(client_name, stack.payer_uri) as client:
+        client.subscribe(kinds)
+        wanted = {kind: NOTIFY[(kind, stack.backend)](stack, client) for kind in kinds}
+        seen: list[dict[str, Any]] = []
+
+        def all_seen() -> bool:
+            seen.extend(client.notifications())
+            return all(any(match(n) for n in seen) for match in wanted.values())
+
+        try:
+            wait_for(all_seen, 90, f"{kinds} through {client_name}")
+        except AssertionError:
+            missing = [k for k, match in wanted.items() if not any(match(n) for n in seen)]
+            got = [n.get("notification_type") for n in seen]
+            raise AssertionError(
+                f"{client_name} on {stack.backend}: never got {missing}; got {got}"
+            ) from None

@@ -27,6 +27,10 @@ from tests.nwc import App, LocalWallet
 class Client(Protocol):
     def call(self, method: str, params: dict[str, Any] | None = None) -> Outcome: ...
 
+    def subscribe(self, types: list[str]) -> None: ...
+
+    def notifications(self) -> list[dict[str, Any]]: ...
+
 
 class Payee(Protocol):
     """Someone the wallet pays: makes invoices, and says whether one was really paid."""
@@ -34,6 +38,9 @@ class Payee(Protocol):
     def invoice(self, sats: int) -> str: ...
 
     def paid(self, invoice: str) -> bool: ...
+
+    def pay_in(self, invoice: str) -> None:
+        """Pay one of the wallet's own invoices from outside."""
 
 
 @dataclass
@@ -46,6 +53,10 @@ class CashuPayee:
     def invoice(self, sats: int) -> str:
         out = self.wallet.call(self.app, "make_invoice", {"amount": sats * 1000})
         return str(out["result"]["invoice"])
+
+    def pay_in(self, invoice: str) -> None:
+        out = self.wallet.call(self.app, "pay_invoice", {"invoice": invoice})
+        assert out.get("error") is None, out
 
     def paid(self, invoice: str, timeout: float = 30) -> bool:
         """Wake the payee until its own lookup says the invoice is settled (bounded)."""
@@ -70,6 +81,9 @@ class SparkPayee:
         from tests.spark_double import make_bolt11
 
         return make_bolt11(sats * 1000, description="payee")[0]
+
+    def pay_in(self, invoice: str) -> None:
+        self.fake.pay_in(invoice)  # held by the provider until the wallet's next sync
 
     def paid(self, invoice: str) -> bool:
         payment_hash = decode(invoice).payment_hash
@@ -276,7 +290,7 @@ def settle_hold_invoice(stack: Stack, client: Client) -> None:
     preimage = os.urandom(32)
     payment_hash = hashlib.sha256(preimage).hexdigest()
     made = stack.direct("make_hold_invoice", {"amount": 17_000, "payment_hash": payment_hash})
-    stack.spark.pay_in(made["invoice"])
+    stack.payee.pay_in(made["invoice"])
     stack.payer.wake()  # the sync that sees the held HTLC (hold_invoice_accepted)
     before = stack.balance()
     client.call("settle_hold_invoice", {"preimage": preimage.hex()}).expect_result()
@@ -349,6 +363,67 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("list_connections", "spark"): Case(list_connections),
     ("revoke_connection", "spark"): Case(revoke_connection),
 }
+
+
+# -- notifications (NWC-02): each trigger acts through the client (so the watcher publishes
+# what the function answers) and returns what the awaited notification must match ---------
+
+Match = Callable[[dict[str, Any]], bool]
+Trigger = Callable[[Stack, Client], Match]
+
+
+def _about(kind: str, payment_hash: str) -> Match:
+    def match(note: dict[str, Any]) -> bool:
+        body = note.get("notification") or {}
+        return bool(
+            note.get("notification_type") == kind and body.get("payment_hash") == payment_hash
+        )
+
+    return match
+
+
+def payment_sent(stack: Stack, client: Client) -> Match:
+    """The client's own payment: answered, and notified to every connection."""
+    invoice = stack.payee_invoice(5)
+    client.call("pay_invoice", {"invoice": invoice}).expect_result()
+    return _about("payment_sent", decode(invoice).payment_hash)
+
+
+def payment_received(stack: Stack, client: Client) -> Match:
+    """An invoice made by the client, paid from outside: noticed at a scheduled wake-up."""
+    made = client.call("make_invoice", {"amount": 7_000}).expect_result()
+    stack.payee.pay_in(made["invoice"])
+    return _about("payment_received", decode(made["invoice"]).payment_hash)
+
+
+def hold_invoice_accepted(stack: Stack, client: Client) -> Match:
+    payment_hash = hashlib.sha256(os.urandom(32)).hexdigest()
+    params = {"amount": 8_000, "payment_hash": payment_hash}
+    made = client.call("make_hold_invoice", params).expect_result()
+    stack.payee.pay_in(made["invoice"])
+    about = _about("hold_invoice_accepted", payment_hash)
+    # NWC-03's settle_deadline is a block height, which Spark has not: it sends the HTLC's
+    # deadline as a time, settle_deadline_at (docs/spark-extensions.md)
+    return lambda note: about(note) and note["notification"].get("settle_deadline_at", 0) > 0
+
+
+NOTIFY: dict[tuple[str, str], Trigger] = {
+    ("payment_sent", "cashu"): payment_sent,
+    ("payment_received", "cashu"): payment_received,
+    ("payment_sent", "spark"): payment_sent,
+    ("payment_received", "spark"): payment_received,
+    ("hold_invoice_accepted", "spark"): hold_invoice_accepted,
+}
+
+
+def backend_notifications(backend: str) -> frozenset[str]:
+    from importlib import import_module
+
+    from signer_core.wallets import BACKENDS
+
+    module, _, attr = BACKENDS[backend].partition(":")
+    found: frozenset[str] = getattr(import_module(module), attr).notifications
+    return found
 
 
 def runner(method: str, case: Case) -> Run:

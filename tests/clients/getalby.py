@@ -100,10 +100,7 @@ class GetAlbyClient:
         return answer
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Outcome:
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"method": method, "params": params or {}}) + "\n")
-        self.proc.stdin.flush()
-        answer = self._next()
+        answer = self._ask({"method": method, "params": params or {}})
         assert answer["method"] == method, answer
         error = answer.get("error")
         if error is not None:
@@ -112,6 +109,21 @@ class GetAlbyClient:
         result = answer.get("result")
         return Outcome(method, answer["via"], result if isinstance(result, dict) else {},
                        raw=answer)  # fmt: skip
+
+    def _ask(self, line: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(line) + "\n")
+        self.proc.stdin.flush()
+        return self._next()
+
+    def subscribe(self, types: list[str]) -> None:
+        """NWC-02 notifications, through the SDK's own subscribeNotifications."""
+        assert self._ask({"subscribe": types}) == {"subscribed": types}
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Those received since the last ask: {notification_type, notification} each."""
+        found: list[dict[str, Any]] = self._ask({"notifications": True})["notifications"]
+        return found
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is None:

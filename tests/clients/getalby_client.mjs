@@ -7,7 +7,9 @@
 // "kind"}}. `via` says how the SDK was asked: "wrapper" (the SDK's own method, e.g. payInvoice)
 // or "executeNip47Request" (the SDK's generic request path, private in its TypeScript types,
 // for methods 8.0.3 has no wrapper for: pay, receive, list_connections, revoke_connection).
-// A line {"close": true}, or the end of stdin, ends the process.
+// {"subscribe": [types]} subscribes to notifications (subscribeNotifications), answering
+// {"subscribed": [...]}; {"notifications": true} answers {"notifications": [...]} with those
+// received since the last ask. A line {"close": true}, or the end of stdin, ends the process.
 //
 // The SDK is loaded from the path given (the home page's pinned install,
 // onboarding/static/home/node_modules/@getalby/sdk/dist/esm/nwc.js: one bundled ES module with
@@ -59,11 +61,22 @@ async function main() {
   const { NWCClient } = await import(pathToFileURL(sdkPath).href);
   const client = new NWCClient({ nostrWalletConnectUrl: uri });
   out({ ready: true, sdk: `${pkg.name}@${pkg.version}`, node: process.version });
+  const received = [];
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   for await (const text of lines) {
     if (!text.trim()) continue;
     const call = JSON.parse(text);
     if (call.close) break;
+    if (call.subscribe) {
+      // NWC-02 notifications through the SDK's subscribeNotifications, kept until asked for
+      await client.subscribeNotifications((n) => received.push(n), call.subscribe);
+      out({ subscribed: call.subscribe });
+      continue;
+    }
+    if (call.notifications) {
+      out({ notifications: received.splice(0) });
+      continue;
+    }
     const wrapper = WRAPPERS[call.method];
     const via = wrapper ? "wrapper" : "executeNip47Request";
     const params = call.params ?? {};

@@ -73,6 +73,35 @@ class NostrSdkClient:
         self.uri_text, self.timeout = uri, timeout
         self.uri = ns.NostrWalletConnectUri.parse(uri)
         self.nwc = ns.NostrWalletConnect(self.uri)
+        self.types: list[str] = []
+        self.listener: Any = None
+
+    def subscribe(self, types: list[str]) -> None:
+        """NWC-02 notifications. The 0.45 Python NostrWalletConnect cannot subscribe to
+        them, so: a nostr-sdk Client subscribed to kind 23197 for this connection (tests.e2e
+        Listener), each event decrypted by nostr-sdk's nip44_decrypt."""
+        from tests.e2e import Listener
+
+        me = ns.Keys(self.uri.secret()).public_key().to_hex()
+        flt = {"kinds": [23197], "authors": [self.uri.public_key().to_hex()], "#p": [me]}
+        self.types = types
+        self.listener = Listener([str(r) for r in self.uri.relays()], flt).__enter__()
+
+    def notifications(self) -> list[dict[str, Any]]:
+        events, self.listener.events = self.listener.events, []
+        keys = ns.Keys(self.uri.secret())
+        found = []
+        for event in events:
+            text = ns.nip44_decrypt(keys.secret_key(), self.uri.public_key(), event["content"])
+            note: dict[str, Any] = json.loads(text)
+            if note.get("notification_type") in self.types:
+                found.append(note)
+        return found
+
+    def close(self) -> None:
+        if getattr(self, "listener", None) is not None:
+            self.listener.__exit__(None, None, None)
+            self.listener = None
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> Outcome:
         params = params or {}
