@@ -495,7 +495,9 @@ def test_cli_deploys_registers_and_leaks_nothing(
         "--watcher-pubkey",
         xonly_pubkey(key).hex(),
     ]
-    with WatcherProcess(tmp_path / "watcher", key_file) as watcher:
+    # the function's URL is <project>.vercel.app, unreachable from here: no challenge
+    no_challenge = "--no-registration-challenge"
+    with WatcherProcess(tmp_path / "watcher", key_file, 0, no_challenge) as watcher:
         assert main([*argv, "--watcher-url", watcher.url]) == 0
     out, err = capfd.readouterr()
     assert "nostr+walletconnect://" in out
