@@ -31,6 +31,8 @@ class Client(Protocol):
 
     def notifications(self) -> list[dict[str, Any]]: ...
 
+    def service_info(self) -> dict[str, Any]: ...
+
 
 class Payee(Protocol):
     """Someone the wallet pays: makes invoices, and says whether one was really paid."""
@@ -237,6 +239,14 @@ def get_info(stack: Stack, client: Client) -> None:
     served = backend_methods(stack.backend) | SIGNER_METHODS
     wanted = [m for m in IMPLEMENTED if m in served]
     assert got["methods"] == wanted, (got["methods"], wanted)
+    # the info event (13194) as the client reads it agrees with get_info
+    seen = client.service_info()
+    assert "nip44_v2" in seen["encryptions"], seen
+    assert [c for c in seen["capabilities"] if c != "notifications"] == wanted, seen
+    sent = sorted(backend_notifications(stack.backend))
+    assert sorted(seen["notifications"]) == sent, (seen, sent)
+    if "notifications" in got:  # nostr-sdk keeps it; @getalby/sdk passes the result through
+        assert sorted(got["notifications"]) == sent, got
 
 
 def get_budget(stack: Stack, client: Client) -> None:

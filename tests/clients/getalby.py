@@ -120,6 +120,11 @@ class GetAlbyClient:
         """NWC-02 notifications, through the SDK's own subscribeNotifications."""
         assert self._ask({"subscribe": types}) == {"subscribed": types}
 
+    def service_info(self) -> dict[str, Any]:
+        """The 13194 info event as the SDK reads it: encryptions, capabilities, notifications."""
+        found: dict[str, Any] = self._ask({"serviceInfo": True})["serviceInfo"]
+        return found
+
     def notifications(self) -> list[dict[str, Any]]:
         """Those received since the last ask: {notification_type, notification} each."""
         found: list[dict[str, Any]] = self._ask({"notifications": True})["notifications"]

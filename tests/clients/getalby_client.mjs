@@ -9,7 +9,8 @@
 // for methods 8.0.3 has no wrapper for: pay, receive, list_connections, revoke_connection).
 // {"subscribe": [types]} subscribes to notifications (subscribeNotifications), answering
 // {"subscribed": [...]}; {"notifications": true} answers {"notifications": [...]} with those
-// received since the last ask. A line {"close": true}, or the end of stdin, ends the process.
+// received since the last ask; {"serviceInfo": true} answers {"serviceInfo": {encryptions,
+// capabilities, notifications}} (getWalletServiceInfo: the 13194 info event as the SDK reads it). A line {"close": true}, or the end of stdin, ends the process.
 //
 // The SDK is loaded from the path given (the home page's pinned install,
 // onboarding/static/home/node_modules/@getalby/sdk/dist/esm/nwc.js: one bundled ES module with
@@ -71,6 +72,11 @@ async function main() {
       // NWC-02 notifications through the SDK's subscribeNotifications, kept until asked for
       await client.subscribeNotifications((n) => received.push(n), call.subscribe);
       out({ subscribed: call.subscribe });
+      continue;
+    }
+    if (call.serviceInfo) {
+      // the 13194 info event as the SDK reads it (it picks its encryption from this)
+      out({ serviceInfo: await client.getWalletServiceInfo() });
       continue;
     }
     if (call.notifications) {

@@ -87,6 +87,22 @@ class NostrSdkClient:
         self.types = types
         self.listener = Listener([str(r) for r in self.uri.relays()], flt).__enter__()
 
+    def service_info(self) -> dict[str, Any]:
+        """The 13194 info event, fetched by a nostr-sdk Client (the NWC class does not expose
+        it), in @getalby/sdk's shape: encryptions, capabilities, notifications."""
+        from tests.e2e import fetch
+
+        service = self.uri.public_key().to_hex()
+        found = fetch([str(r) for r in self.uri.relays()], {"kinds": [13194], "authors": [service]})
+        assert found, "no 13194 info event on the relays"
+        event = max(found, key=lambda e: int(e["created_at"]))
+        tags = {t[0]: t[1] for t in event["tags"] if len(t) > 1}
+        return {
+            "encryptions": tags.get("encryption", "nip04").split(),
+            "capabilities": event["content"].split(),
+            "notifications": tags.get("notifications", "").split(),
+        }
+
     def notifications(self) -> list[dict[str, Any]]:
         events, self.listener.events = self.listener.events, []
         keys = ns.Keys(self.uri.secret())
