@@ -96,20 +96,15 @@ def _descendants(root: int) -> list[int]:
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    """A replica's CPU seconds by thread: the event loop (the main thread), nostr-sdk's
-    tokio threads (relay sockets, publishing), and the others (the database thread, the
-    LISTEN thread, registry scans)."""
-    out = {"loop": 0.0, "nostr-sdk": 0.0, "other threads": 0.0}
+    """A replica's CPU seconds by thread: the event loop (the main thread) and the others
+    (the database thread, nostr-sdk's relay threads, the LISTEN thread, registry scans)."""
+    out = {"loop": 0.0, "other threads": 0.0}
     tick = os.sysconf("SC_CLK_TCK")
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError):
-            head, tail = (task / "stat").read_text().rsplit(")", 1)
-            fields = tail.split()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
             cpu = (int(fields[11]) + int(fields[12])) / tick
-            name = head.split("(", 1)[1]
-            group = ("loop" if int(task.name) == pid
-                     else "nostr-sdk" if name.startswith("tokio") else "other threads")  # fmt: skip
-            out[group] += cpu
+            out["loop" if int(task.name) == pid else "other threads"] += cpu
     return out
 
 
