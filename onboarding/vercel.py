@@ -146,20 +146,26 @@ def _step(key: str, settings: Settings, bundles: Any) -> Any:
             job.wallet_made = True
         if key == "deploy":
             job.url = d.url
-            _forget_token(job, d)
-            job.say(key)(f"{d.url} (access token deleted: this service can no longer act)")
+            if _forget_token(job, d):
+                job.say(key)(f"{d.url} (access token deleted: this service can no longer act)")
+            else:
+                job.say(key)(
+                    f"{d.url} (the access token could not be deleted: delete it at "
+                    "vercel.com/account/tokens; this service has forgotten it)"
+                )
 
     return work
 
 
-def _forget_token(job: Job, d: Any) -> None:
-    """The token deletes itself; a failure is not the user's problem (it still expires, and
-    the finished page says to delete it), so it is only dropped then."""
+def _forget_token(job: Job, d: Any) -> bool:
+    """The token deletes itself (True); if Vercel does not take that, it is only dropped
+    here (it still expires) and the step's line asks the user to delete it."""
     api, d.api = d.api, None
     job.secrets.token = None
     try:
         api.revoke_token()
-    except Exception:  # noqa: S110 (best effort; the page asks the user to check)
-        pass
+        return True
+    except Exception:  # best effort: the step's line says what to do
+        return False
     finally:
         api.close()

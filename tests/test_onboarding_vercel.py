@@ -211,3 +211,26 @@ def test_a_failed_build_says_why_and_a_retry_deploys(
     states = [d.state for d in w.fake.projects["nwc-build"].deployments]
     assert states == ["ERROR", "READY"]
     assert w.fake.revoked[-1] == "vercel-onboarding-fifth"
+
+
+def test_a_token_vercel_would_not_delete_is_named_on_the_page(w: VercelWorld, page: Any) -> None:
+    """If the token's deletion fails the deploy still finishes, the service forgets the
+    token, and the deploy step's line tells the user to delete it themselves."""
+    import json
+    import sqlite3
+
+    w.fake.fail[r"DELETE /v3/user/tokens/current"] = (500, "An unexpected error occurred")
+    try:
+        start_vercel(page, w, "nwc-kept", "vercel-onboarding-sixth")
+        confirm_phrase(page)
+    finally:
+        w.fake.fail.clear()
+    assert w.fake.token == "vercel-onboarding-sixth"  # Vercel still takes it: say so
+    db = sqlite3.connect(Path(w.settings.work_dir) / "jobs.sqlite3")
+    try:
+        records = [json.loads(r) for (r,) in db.execute("SELECT record FROM jobs")]
+    finally:
+        db.close()
+    (job,) = [r for r in records if r["name"] == "nwc-kept"]
+    (deploy,) = [s for s in job["steps"] if s["key"] == "deploy"]
+    assert "could not be deleted: delete it at vercel.com/account/tokens" in deploy["detail"]
