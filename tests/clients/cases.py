@@ -324,6 +324,23 @@ def sign_message(stack: Stack, client: Client) -> None:
     assert PublicKey(bytes.fromhex(IDENTITY_PUBKEY)).verify(der, digest, hasher=None)
 
 
+def transfer_funds(stack: Stack, client: Client) -> None:
+    """Main balance -> an isolated connection (docs/isolated-connections.md): its balance
+    rises, the main balance the admin connection sees falls by as much; nothing else moves."""
+    pubkey = xonly_pubkey(os.urandom(32)).hex()
+    params = {"pubkey": pubkey, "name": f"isolated-{pubkey[:8]}", "isolated": True,
+              "request_methods": ["get_balance", "pay_invoice"]}  # fmt: skip
+    target = stack.direct("create_connection", params)["wallet_pubkey"]
+    before = stack.balance()
+    got = client.call("transfer_funds", {"amount": 3_000, "to": target}).expect_result()
+    assert got["amount"] == 3_000 and got["to"]["balance"] == 3_000, got
+    assert got["from"] == {"main": True}, got
+    listed = [c for c in stack.direct("list_connections")["connections"]
+              if c["wallet_pubkey"] == target]  # fmt: skip
+    assert listed[0]["balance"] == 3_000, listed
+    assert stack.balance() == before - 3_000
+
+
 def backend_methods(backend: str) -> frozenset[str]:
     """The methods a backend class declares (`Wallet.methods`), read without opening it."""
     from importlib import import_module
@@ -355,6 +372,7 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("create_connection", "cashu"): Case(create_connection),
     ("list_connections", "cashu"): Case(list_connections),
     ("revoke_connection", "cashu"): Case(revoke_connection),
+    ("transfer_funds", "cashu"): Case(transfer_funds),
     # Spark: the real adapter over the SDK double (tests/spark_double.py)
     ("pay_invoice", "spark"): Case(pay_invoice),
     ("make_invoice", "spark"): Case(make_invoice),
@@ -372,6 +390,7 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("create_connection", "spark"): Case(create_connection),
     ("list_connections", "spark"): Case(list_connections),
     ("revoke_connection", "spark"): Case(revoke_connection),
+    ("transfer_funds", "spark"): Case(transfer_funds),
 }
 
 
