@@ -37,12 +37,14 @@ NOTES: dict[str, str] = {
     "receive": "NWC-321: a bolt11 with an amount; no BOLT12 offer, no amount-less invoice",
     "make_hold_invoice": "NWC-03; a Cashu mint cannot hold an invoice",
     "settle_hold_invoice": "NWC-03",
-    "cancel_hold_invoice": "NWC-03",
+    "cancel_hold_invoice": "NWC-03; Spark's SDK cannot fail a held HTLC back early "
+    "(it returns to the payer at its expiry)",
     "sign_message": "Alby extension; needs a wallet key (Cashu has none)",
     "get_budget": "answered by the signer; `{}` without a budget",
     "create_connection": "admin connection only",
     "list_connections": "admin connection only",
     "revoke_connection": "admin connection only",
+    "transfer_funds": "admin connection only; main balance <-> an isolated connection",
     "hold_invoice_accepted": "Spark sends the deadline as a time, `settle_deadline_at` "
     "(no block height for NWC-03's `settle_deadline`)",
 }
@@ -84,7 +86,16 @@ def table() -> str:
         lines.append(
             f"| notification `{note}` | " + " | ".join(cells) + f" | {NOTES.get(note, '')} |"
         )
-    lines += ["", "`no`: the wallet answers `NOT_IMPLEMENTED`.", END]
+    lines += [
+        "",
+        "`no`: the wallet answers `NOT_IMPLEMENTED`. Every method, `yes` or `no`, is called "
+        "and every `yes` notification received through nostr-sdk's NWC client and "
+        "`@getalby/sdk` 8.0.3's `NWCClient` on the local stack "
+        "(`tests/test_clients_methods.py`); Spark there is the real adapter over the SDK "
+        "double built from breez-sdk-spark's types, not the live network "
+        "([docs/spark.md](docs/spark.md)).",
+        END,
+    ]
     return "\n".join(line.replace("|  |", "| |") for line in lines) + "\n"
 
 
