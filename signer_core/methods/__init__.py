@@ -18,7 +18,12 @@ from signer_core.wallets.base import LIGHTNING_METHOD_NAMES, Wallet, keeps_metad
 
 # Connection management (docs/nwc-admin-methods.md): only a connection flagged admin may
 # call these, and they are never granted to a connection, so none can be made over NWC.
-ADMIN_METHOD_NAMES: tuple[str, ...] = ("create_connection", "list_connections", "revoke_connection")
+ADMIN_METHOD_NAMES: tuple[str, ...] = (
+    "create_connection",
+    "list_connections",
+    "revoke_connection",
+    "transfer_funds",
+)
 ADMIN_METHODS = frozenset(ADMIN_METHOD_NAMES)
 # Methods answered by the signer itself, whatever the backend.
 SIGNER_METHOD_NAMES: tuple[str, ...] = ("get_budget",)
@@ -66,6 +71,7 @@ LEDGERED = frozenset(
         "cancel_hold_invoice",
         "create_connection",
         "revoke_connection",
+        "transfer_funds",
     }
 )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from signer_core.methods import MethodContext, PaymentPending
-from signer_core.policy import check_budget, record_settled
+from signer_core.policy import balance_before_prepare, check_spend, record_settled
 from signer_core.protocol.bolt11 import InvalidInvoice, Invoice, decode
 from signer_core.protocol.errors import ErrorCode, NwcError
 from signer_core.protocol.models import PayInvoiceParams, parse_params
@@ -64,6 +64,7 @@ def pay_bolt11(
     """The one payment path of pay_invoice and pay (NWC-321): check, quote and reserve,
     fee limit and budget, claim, send. The reply's shape follows the request's method."""
     invoice = check_invoice(ctx, text, amount_msat)
+    before = balance_before_prepare(ctx)  # the main balance, when sub-wallets hold funds
     prepared = ctx.wallet.prepare_payment(
         invoice=text,
         amount_msat=amount_msat if invoice.amount_msat is None else None,
@@ -76,13 +77,7 @@ def pay_bolt11(
                 f"this payment may cost up to {prepared.fee_reserve_msat} msat in fees, more "
                 f"than max_fee {max_fee_msat} msat; nothing was paid",
             )
-        check_budget(
-            ctx.connection,
-            ctx.state.ledger,
-            prepared.amount_msat,
-            prepared.fee_reserve_msat,
-            ctx.now,
-        )
+        check_spend(ctx, prepared, before)  # sub-wallet balances and the budget
     except NwcError:
         ctx.wallet.cancel_payment(prepared)
         raise
