@@ -42,6 +42,7 @@ class DbThread:
         self._group: list[tuple[Op, asyncio.Future[Any]]] = []
         self._counts: Counter[tuple[str, str]] = Counter()  # (wallet, outcome) -> n
         self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None
         self.groups = 0  # committed groups and the writes in them (/health)
         self.writes = 0
 
@@ -67,7 +68,8 @@ class DbThread:
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         if not self._flushing:
             self._flushing = True
-            loop.create_task(self._flush())
+            # kept: the loop holds tasks only weakly, and a flush must not vanish mid-way
+            self._flush_task = loop.create_task(self._flush())
 
     async def _flush(self) -> None:
         try:
