@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from nwc_signer.dev.mint import DevMint
+from nwc_signer.dev.ready import wait_until_serving
 from nwc_signer.dev.relay import InProcessRelay
 from signer_core.methods import IMPLEMENTED, SIGNER_METHODS
 from tests.clients import getalby
@@ -82,6 +83,13 @@ def _admin_uri(wallet: LocalWallet, relay: str) -> str:
                                  name="app")  # fmt: skip
 
 
+def _serving(uri: str) -> None:
+    """As `nwc-signer dev` does before it prints a URI: the info event is on the relay and a
+    get_info through the relay is answered (an app is given the URI only then)."""
+    seen = wait_until_serving(uri, timeout=60)
+    assert seen.answered and seen.info_event
+
+
 def _cashu(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
     mint = es.enter_context(DevMint())  # its own: restarted below without auto-paying
     payer = LocalWallet.create(tmp / "payer", mint.url)
@@ -92,6 +100,7 @@ def _cashu(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
     payee.remember_keys()
     watcher = es.enter_context(start_watcher(tmp / "watcher", payer.watcher_secret))
     register(payer, watcher, es.enter_context(served(payer)), [relay])
+    _serving(uri)
     app = App.from_uri(uri)
     payer.fund(app, 500)
     payee.fund(payee_app, 100)  # it pays the payer's invoices (payment_received)
@@ -122,6 +131,7 @@ def _spark(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
     payer.remember_keys()
     watcher = es.enter_context(start_watcher(tmp / "watcher", payer.watcher_secret))
     register(payer, watcher, es.enter_context(served(payer)), [relay])
+    _serving(uri)
     app = App.from_uri(uri)
     invoice = payer.call(app, "make_invoice", {"amount": 500_000})["result"]["invoice"]
     fake.pay_in(invoice)
