@@ -247,6 +247,15 @@ def get_info(stack: Stack, client: Client) -> None:
     assert sorted(seen["notifications"]) == sent, (seen, sent)
     if "notifications" in got:  # nostr-sdk keeps it; @getalby/sdk passes the result through
         assert sorted(got["notifications"]) == sent, got
+    if "extensions" in got:  # @getalby/sdk only (nostr-sdk's record drops unknown fields)
+        assert "nip44_v2" in got["encryption"], got
+        ext = set(got["extensions"]) - {"06"}  # 06 metadata: where make_invoice keeps it
+        listed = set(wanted)
+        want = {"02"} if sent else set()
+        want |= {"03"} if {"make_hold_invoice", "settle_hold_invoice"} <= listed else set()
+        want |= {"05"} if "list_transactions" in listed else set()
+        want |= {"321"} if listed & {"pay", "receive"} else set()
+        assert ext == want, (got["extensions"], sorted(want))
 
 
 def get_budget(stack: Stack, client: Client) -> None:
