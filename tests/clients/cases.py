@@ -173,6 +173,18 @@ def pay(stack: Stack, client: Client) -> None:
     _pays(stack, client, "pay", lambda invoice: {"payment": f"bitcoin:?lightning={invoice}"})
 
 
+def pay_within_max_fee(stack: Stack, client: Client) -> None:
+    """pay, then NWC-321's max_fee: below the backend's fee (the Spark double charges 2 sats)
+    the answer is FEE_LIMIT_EXCEEDED and nothing moves."""
+    pay(stack, client)
+    invoice = stack.payee_invoice(9)
+    before = stack.balance()
+    params = {"payment": f"bitcoin:?lightning={invoice}", "max_fee": 1_000}
+    got = client.call("pay", params)
+    assert got.code == "FEE_LIMIT_EXCEEDED", got
+    assert stack.balance() == before and not stack.payee.paid(invoice)
+
+
 def _pays(
     stack: Stack, client: Client, method: str, params: Callable[[str], dict[str, Any]]
 ) -> None:
@@ -389,7 +401,7 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("list_transactions", "spark"): Case(list_transactions),
     ("get_balance", "spark"): Case(get_balance),
     ("get_info", "spark"): Case(get_info),
-    ("pay", "spark"): Case(pay),
+    ("pay", "spark"): Case(pay_within_max_fee),
     ("receive", "spark"): Case(receive),
     ("make_hold_invoice", "spark"): Case(make_hold_invoice),
     ("settle_hold_invoice", "spark"): Case(settle_hold_invoice),
