@@ -17,16 +17,19 @@ from typing import Any
 
 import pytest
 
+from functions.local.datadir import DataDir
 from nwc_signer.dev.mint import DevMint
 from nwc_signer.dev.ready import wait_until_serving
 from nwc_signer.dev.relay import InProcessRelay
 from signer_core.methods import IMPLEMENTED, SIGNER_METHODS
+from signer_core.protocol.lnurl import CONFIG_ALLOW_LOOPBACK_HTTP
 from tests.clients import getalby
 from tests.clients.cases import (
     EXPECTED,
     NOTIFY,
     CashuPayee,
     Client,
+    Payee,
     SparkPayee,
     Stack,
     backend_methods,
@@ -35,6 +38,7 @@ from tests.clients.cases import (
 )
 from tests.clients.nostr_sdk_client import NostrSdkClient
 from tests.e2e import register, served, start_watcher, wait_for
+from tests.lnurl_server import LnurlServer
 from tests.nwc import App, LocalWallet
 
 BACKENDS = ("cashu", "spark")
@@ -83,6 +87,18 @@ def _admin_uri(wallet: LocalWallet, relay: str) -> str:
                                  name="app")  # fmt: skip
 
 
+def _lnurl(es: contextlib.ExitStack, wallet: LocalWallet, payee: Payee) -> LnurlServer:
+    """A real LNURL-pay server on loopback whose invoices are the payee's; the payer's
+    function may call loopback http (its wallet_config switch, off by default)."""
+    folder = DataDir(wallet.path)
+    config = folder.config()
+    config.wallet_config[CONFIG_ALLOW_LOOPBACK_HTTP] = True
+    folder.save_config(config)
+    server = LnurlServer(lambda msat: payee.invoice(msat // 1000))
+    es.callback(server.close)
+    return server
+
+
 def _serving(uri: str) -> None:
     """As `nwc-signer dev` does before it prints a URI: the info event is on the relay and a
     get_info through the relay is answered (an app is given the URI only then)."""
@@ -98,6 +114,8 @@ def _cashu(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
     payee_app = payee.add_app("--relay", relay, name="payee")
     payer.remember_keys()
     payee.remember_keys()
+    to_payee = CashuPayee(payee, payee_app)
+    lnurl = _lnurl(es, payer, to_payee)
     watcher = es.enter_context(start_watcher(tmp / "watcher", payer.watcher_secret))
     register(payer, watcher, es.enter_context(served(payer)), [relay])
     _serving(uri)
@@ -107,7 +125,7 @@ def _cashu(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
     # from now on the fake Lightning backend leaves invoices unpaid: a balance moves only by
     # what the test does (the payee's invoices are paid by the payer, inside the mint)
     mint.restart({"FAKEWALLET_BRR": "false"})
-    yield Stack("cashu", [relay], payer, uri, app, CashuPayee(payee, payee_app), BUDGET_SATS)
+    yield Stack("cashu", [relay], payer, uri, app, to_payee, BUDGET_SATS, lnurl)
 
 
 def _spark(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
@@ -129,6 +147,8 @@ def _spark(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
     payer = LocalWallet(made.data_dir, made.watcher_secret, made.mnemonic)
     uri = _admin_uri(payer, relay)
     payer.remember_keys()
+    to_payee = SparkPayee(fake)
+    lnurl = _lnurl(es, payer, to_payee)
     watcher = es.enter_context(start_watcher(tmp / "watcher", payer.watcher_secret))
     register(payer, watcher, es.enter_context(served(payer)), [relay])
     _serving(uri)
@@ -136,7 +156,7 @@ def _spark(es: contextlib.ExitStack, tmp: Path, relay: str) -> Iterator[Stack]:
     invoice = payer.call(app, "make_invoice", {"amount": 500_000})["result"]["invoice"]
     fake.pay_in(invoice)
     wait_for(lambda: payer.wake() and _balance(payer, app) >= 500_000, 30, "the funding")
-    yield Stack("spark", [relay], payer, uri, app, SparkPayee(fake), BUDGET_SATS, fake)
+    yield Stack("spark", [relay], payer, uri, app, to_payee, BUDGET_SATS, lnurl, fake)
 
 
 def _balance(wallet: LocalWallet, app: App) -> int:

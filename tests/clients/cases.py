@@ -106,6 +106,7 @@ class Stack:
     app: App
     payee: Payee
     budget_sats: int
+    lnurl: Any = None  # tests.lnurl_server.LnurlServer: the payee's lightning address
     spark: Any = None  # the FakeSpark double behind a Spark wallet
 
     def direct(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -169,8 +170,15 @@ def pay_invoice(stack: Stack, client: Client) -> None:
 
 
 def pay(stack: Stack, client: Client) -> None:
-    """NWC-321: a BIP-321 URI carrying the payee's bolt11, paid exactly as pay_invoice."""
+    """NWC-321: a BIP-321 URI carrying the payee's bolt11, paid exactly as pay_invoice; then
+    a lightning address, resolved by the function through a real LNURL-pay server."""
     _pays(stack, client, "pay", lambda invoice: {"payment": f"bitcoin:?lightning={invoice}"})
+    before, asked = stack.balance(), len(stack.lnurl.hits)
+    got = client.call("pay", {"payment": stack.lnurl.address, "amount": 11_000}).expect_result()
+    assert got["state"] == "settled" and got["amount"] == 11_000, got
+    assert before - stack.balance() == 11_000 + int(got["fees_paid"]), got
+    name = stack.lnurl.name
+    assert stack.lnurl.hits[asked:] == [f"/.well-known/lnurlp/{name}", f"/callback/{name}"]
 
 
 def pay_within_max_fee(stack: Stack, client: Client) -> None:
