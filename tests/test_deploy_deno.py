@@ -396,7 +396,10 @@ def test_cli_deploys_registers_and_leaks_nothing(
             str(token_file), "--mint-url", MINT, "--relays", "ws://127.0.0.1:1",
             "--out", str(tmp_path / "build"), "--url", fake.app_url("nwc-signer"),
             "--watcher-pubkey", xonly_pubkey(key).hex()]  # fmt: skip
-    with WatcherProcess(tmp_path / "watcher", key_file) as watcher:
+    # the fake platform's URL cannot answer the watcher's registration challenge (tested in
+    # tests/conformance and tests/test_watcher_tenants.py)
+    no_challenge = "--no-registration-challenge"
+    with WatcherProcess(tmp_path / "watcher", key_file, 0, no_challenge) as watcher:
         assert main([*argv, "--watcher-url", watcher.url]) == 0
     out, err = capfd.readouterr()
     assert "nostr+walletconnect://" in out and f"app URL: {fake.app_url('nwc-signer')}" in out

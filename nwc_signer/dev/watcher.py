@@ -128,7 +128,8 @@ def register_wallet(
     )  # fmt: skip
     path = "/v1/wallets/unregister" if unregister else "/v1/wallets"
     method = "POST" if unregister else "PUT"
-    res = httpx.request(method, watcher_url + path, content=body, headers=headers, timeout=10)
+    # the watcher challenges the function before answering: a cold start must fit
+    res = httpx.request(method, watcher_url + path, content=body, headers=headers, timeout=30)
     if res.status_code != 200:
         raise RuntimeError(f"the watcher refused the registration: HTTP {res.status_code} "
                            f"{res.json().get('message', '') if res.content else ''}")  # fmt: skip
