@@ -24,19 +24,9 @@ from nwc_signer.dev.relay import InProcessRelay
 from signer_core.methods import IMPLEMENTED, SIGNER_METHODS
 from signer_core.protocol.lnurl import CONFIG_ALLOW_LOOPBACK_HTTP
 from tests.clients import getalby
-from tests.clients.cases import (
-    EXPECTED,
-    NOTIFY,
-    CashuPayee,
-    Client,
-    Payee,
-    SparkPayee,
-    Stack,
-    backend_methods,
-    backend_notifications,
-    runner,
-)
+from tests.clients.cases import EXPECTED, NOTIFY, backend_methods, backend_notifications, runner
 from tests.clients.nostr_sdk_client import NostrSdkClient
+from tests.clients.stack import CashuPayee, Client, Payee, SparkPayee, Stack
 from tests.e2e import register, served, start_watcher, wait_for
 from tests.lnurl_server import LnurlServer
 from tests.nwc import App, LocalWallet
