@@ -17,18 +17,11 @@ from urllib.parse import urlsplit
 
 import httpx
 
-ADDRESS_FILE = "lightning-address"
+from nwc_signer.wallet import ADDRESS_FILE, open_admin
 
 
 class ClaimRefused(Exception):
     """The watcher refused the claim; the message says why."""
-
-
-def saved(data_dir: Path | str) -> str | None:
-    """The address claimed for this wallet folder, if any."""
-    path = Path(data_dir) / ADDRESS_FILE
-    text = path.read_text().strip() if path.is_file() else ""
-    return text or None
 
 
 def claim(data_dir: Path | str, watcher_url: str, name: str, *, release: bool = False) -> str:
@@ -71,11 +64,8 @@ def claim(data_dir: Path | str, watcher_url: str, name: str, *, release: bool = 
 
 def _remember(data_dir: Path | str, address: str) -> None:
     """Keep the address in the sealed state too (get_info's `lud16`)."""
-    from nwc_signer.wallet import open_admin
-    from signer_core.invoice_request import remember_address
-
     session = open_admin(data_dir)
-    remember_address(session.state, address)
+    session.state.lightning_address = address[:320] or None  # released: no lud16 any more
     session.commit_if_changed()
 
 

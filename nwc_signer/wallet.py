@@ -12,6 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# the lightning address claimed for a wallet folder (nwc_signer/lightning_address.py writes
+# it; new connection URIs carry it as lud16)
+ADDRESS_FILE = "lightning-address"
+
+
+def saved_address(data_dir: Path | str) -> str | None:
+    """The address claimed for this wallet folder, if any."""
+    path = Path(data_dir) / ADDRESS_FILE
+    text = path.read_text().strip() if path.is_file() else ""
+    return text or None
+
+
 BACKENDS = ("cashu", "spark")
 NETWORKS = ("regtest", "mainnet")
 RENEWALS = ("daily", "weekly", "monthly", "yearly", "never")
@@ -124,7 +136,6 @@ def add_local_connection(
 ) -> NewConnection:
     """Add a connection to a wallet folder and commit it; returns its URI (and ids). An
     admin connection may also create, list and revoke connections over NWC (the home page)."""
-    from nwc_signer.lightning_address import saved as saved_address
     from signer_core.admin import add_connection
 
     session = open_admin(data_dir)

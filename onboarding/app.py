@@ -247,7 +247,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not NAME.match(name) or job.action != "rename":
             job.error = f"The name must be {NAME_RULE}, and differ from {job.name}."
             return page(request, "progress.html", 400, job=job.view(), name_rule=NAME_RULE)
-        platforms.rename(job, name)
+        if job.platform == "vercel":  # its project and Blob store (onboarding/vercel.py)
+            from onboarding import vercel
+
+            vercel.rename(job, name)
+        else:
+            platforms.rename(job, name)
         jobs.resume(store, job)
         return to(f"/deploy/{job.id}")
 

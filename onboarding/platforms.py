@@ -205,10 +205,6 @@ def cloudflare_job(store: JobStore, settings: Settings, bundles: Bundles, name: 
 def rename(job: Job, name: str) -> None:
     """A new name after "name taken" (Cloudflare: the bucket and database follow it;
     Vercel: the project and its Blob store)."""
-    if job.platform == "vercel":
-        from onboarding import vercel
-
-        return vercel.rename(job, name)
     d = job.context["deployment"]
     if job.platform == "deno":
         d.t.app = name

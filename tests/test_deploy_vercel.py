@@ -28,7 +28,7 @@ import pytest
 from pydantic import BaseModel
 
 from deploy.vercel import api as vercel_api
-from deploy.vercel import bundle, schema, setup, state
+from deploy.vercel import bundle, schema, setup, state, steps
 from tests.vercel_api import AUTH_MARK, FakeVercel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def no_sleep(_: float) -> None:
 
 
 def run(fake: FakeVercel, t: setup.Target, token: str = TOKEN) -> setup.Outcome:
-    return setup.deploy(api(fake, token), t, say=quiet, sleep=no_sleep)
+    return steps.deploy(api(fake, token), t, say=quiet, sleep=no_sleep)
 
 
 # --- (a) the files --------------------------------------------------------------------

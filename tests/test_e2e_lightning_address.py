@@ -115,3 +115,11 @@ def test_lnurl_pay_with_a_zap_from_payer_to_receipt(tmp_path: Path) -> None:
         listed = payee.call(payee_app, "list_transactions", {})["result"]["transactions"]
         zap_tx = next(t for t in listed if t["invoice"] == pr)
         assert zap_tx["metadata"]["lightning_address"]["comment"] == "nice one"
+        assert payee.call(payee_app, "get_info")["result"]["lud16"] == address
+
+        # released: the name is free again, and neither get_info nor new URIs carry it
+        assert lightning_address.claim(payee.path, watcher.url, "zed", release=True) == ""
+        assert "lud16" not in payee.call(payee_app, "get_info")["result"]
+        assert parse_uri(payee.connection_uri(name="after")).lud16 is None
+        gone = httpx.get(f"{watcher.url}/.well-known/lnurlp/zed", timeout=10)
+        assert gone.status_code == 404

@@ -188,7 +188,7 @@ def test_deploy_into_a_button_made_project_builds_from_its_root_directory(
     build finds the entry there and the deployment is READY with the wallet's variables."""
     import uuid
 
-    from deploy.vercel import setup
+    from deploy.vercel import steps
     from deploy.vercel.api import Api
     from tests.test_deploy_vercel import TOKEN, no_sleep, quiet, target
     from tests.vercel_api import FakeVercel, Project
@@ -197,7 +197,7 @@ def test_deploy_into_a_button_made_project_builds_from_its_root_directory(
         made = Project("prj_" + uuid.uuid4().hex[:24], "nwc-signer", None)
         made.root_directory = bundle.BUTTON_ROOT  # what the clone flow's root-directory set
         fake.projects[made.name] = made
-        done = setup.deploy(
+        done = steps.deploy(
             Api(TOKEN, base_url=fake.base_url),
             target(tmp_path, bundle.ENTRY_DIR, fake),
             say=quiet,

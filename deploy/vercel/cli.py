@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from deploy.common import announce_registration, print_result
     from deploy.vercel.api import Api, VercelError
-    from deploy.vercel.setup import Target, deploy, register
+    from deploy.vercel.setup import Target, register
+    from deploy.vercel.steps import deploy
     from nwc_signer.wallet import WalletSetupError
 
     target = Target(

@@ -25,14 +25,12 @@ made hands over its first connection URI (the only copy) with the error.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deploy import common
-from deploy.common import say as _say
 from deploy.vercel import bundle, schema
 from deploy.vercel.api import Api, MissingFilesError, VercelError
 
@@ -247,34 +245,6 @@ def production_host(dep: schema.Deployment, project: str) -> str:
     raise VercelError(
         f"deployment {dep.id} has no production domain; run the same command again once it has one"
     )
-
-
-def deploy(
-    api: Api,
-    t: Target,
-    *,
-    say: Callable[[str], None] = _say,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Outcome:
-    """Everything but the watcher registration (``register``): ``steps.Deployment``'s
-    steps in order."""
-    from deploy.vercel.steps import Deployment
-
-    d = Deployment(api, t, say=say, sleep=sleep)
-    wallet_done = False
-    try:
-        for step in Deployment.STEPS:
-            d.run(step)
-            wallet_done = wallet_done or step == "wallet"
-    except VercelError as exc:
-        if wallet_done and d.uri is not None:  # the first connection's only copy: hand it over
-            exc.args = (
-                f"{exc.args[0]}\n(run the same command again to finish; the wallet's "
-                f"first connection, usable once it finishes:\n{d.uri}\n)",
-            )
-        raise
-    assert d.dep is not None and d.built is not None
-    return Outcome(d.url, d.wallet_id, d.created, d.dep.id, d.built.digest, d.uri)
 
 
 def register(t: Target, watcher_url: str, function_url: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """``nwc-signer deploy vercel`` as named steps (``Deployment.STEPS``), each safe to run
-again: the command runs them all (``setup.deploy``); the onboarding service runs them one at
+again: the command runs them all (``deploy`` below); the onboarding service runs them one at
 a time and, after a failure (a token that stopped working, a name that is another's, a
 failed build), re-runs only the failed step and those after it.
 
@@ -151,3 +151,29 @@ class Deployment:
 
             self.wallet_id = DataDir(self.t.data_dir).config().wallet_id
         return self.wallet_id
+
+
+def deploy(
+    api: Api,
+    t: setup.Target,
+    *,
+    say: Callable[[str], None] = _say,
+    sleep: Callable[[float], None] = time.sleep,
+) -> setup.Outcome:
+    """Everything but the watcher registration (``register``): ``steps.Deployment``'s
+    steps in order."""
+    d = Deployment(api, t, say=say, sleep=sleep)
+    wallet_done = False
+    try:
+        for step in Deployment.STEPS:
+            d.run(step)
+            wallet_done = wallet_done or step == "wallet"
+    except VercelError as exc:
+        if wallet_done and d.uri is not None:  # the first connection's only copy: hand it over
+            exc.args = (
+                f"{exc.args[0]}\n(run the same command again to finish; the wallet's "
+                f"first connection, usable once it finishes:\n{d.uri}\n)",
+            )
+        raise
+    assert d.dep is not None and d.built is not None
+    return setup.Outcome(d.url, d.wallet_id, d.created, d.dep.id, d.built.digest, d.uri)
