@@ -41,7 +41,11 @@ def _hex32() -> str:
 
 
 # plausible params for every method, so a client's own checks pass before it sends
+# methods both clients wrap that no backend of ours serves (NWC-04 keysend): NOT_IMPLEMENTED
+UNSERVED: tuple[str, ...] = ("pay_keysend",)
+
 SAMPLE_PARAMS: dict[str, Callable[[Stack], dict[str, Any]]] = {
+    "pay_keysend": lambda s: {"amount": 1000, "pubkey": "02" + "11" * 32},
     "pay": lambda s: {"payment": f"bitcoin:?lightning={s.payee_invoice(1)}"},
     "receive": lambda s: {"amount": 1000},
     "make_hold_invoice": lambda s: {"amount": 1000, "payment_hash": _hex32()},
