@@ -135,6 +135,10 @@ class WalletState:
     # the lightning address a watcher serves for this wallet (get_info's lud16), once claimed
     # or first used by an invoice request; absent in older states
     lightning_address: str | None = None
+    # zap receipts (NIP-57) owed: payment hash -> what the receipt needs, from the sync that
+    # saw the zap invoice paid until a 200 answer carrying it is committed
+    # (signer_core/zap_receipts.py); absent in older states
+    zap_receipts_owed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
