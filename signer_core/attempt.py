@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from signer_core import isolation
+from signer_core import isolation, zap_receipts
 from signer_core.protocol import nip47
 from signer_core.protocol.errors import NwcError
 from signer_core.protocol.events import Event
@@ -74,7 +74,9 @@ def open_backend(state: WalletState, deps: Deps, now: int) -> Wallet:
         mnemonic=state.mnemonic,
     )
     wallet = open_wallet(state.backend, state.backend_data, env)
-    return deps.wallet_hook(wallet) if deps.wallet_hook is not None else wallet
+    if deps.wallet_hook is not None:  # first: a hook may rebuild the backend (jsffi)
+        wallet = deps.wallet_hook(wallet)
+    return zap_receipts.track(wallet, state, now)  # a sync's zap receipts become owed
 
 
 def sync_wallet(
@@ -145,8 +147,13 @@ def notification_events(
     session: StateSession, state: WalletState, notifications: Notifications, now: int
 ) -> list[Event]:
     """Each notification to every live connection that asked for notifications and may see
-    the transaction: an isolated connection's only to it, the rest only to the others."""
-    events: list[Event] = []
+    the transaction: an isolated connection's only to it, the rest only to the others.
+
+    Plus every zap receipt still owed, taken out of the state: both paths call this just
+    before the commit that ends a 200 answer, so a receipt leaves the state only with an
+    answer that carries it (signer_core/zap_receipts.py)."""
+    root, wallet_id = session.secrets.root_secret, session.wallet_id
+    events: list[Event] = zap_receipts.take_receipts(state, root, wallet_id, now)
     if not notifications:
         return events
     for conn in state.connections.values():

@@ -10,10 +10,9 @@ receipt (kind 9735) for the watcher to publish.
   NUT-04 mint quotes take a plain description) gets the metadata's `text/plain` instead;
   docs/lightning-address.md says what that costs.
 - The zap request rides with the transaction (its `metadata`, inside the sealed state); the
-  receipt is made from the settled transaction a sync reports (`ZapReceipts`, a wallet hook
-  the pipeline installs for wake-ups and NWC requests alike). A backend reports an incoming
-  payment settled once (the settlement is committed with the state before the answer
-  leaves), so a paid invoice yields one receipt; its `created_at` is the settlement time.
+  receipt is owed from the sync that sees the invoice paid (the sync's commit records it)
+  until a 200 answer carrying it is committed: signer_core/zap_receipts.py. Its
+  `created_at` is the settlement time, so a receipt signed twice has one event id.
 - Receiving costs no budget: budgets are per connection and limit spending, and an invoice
   request comes from no connection. The amount must be within the address's range.
 """
@@ -30,11 +29,11 @@ from signer_core.protocol.events import Event
 from signer_core.protocol.text import BadJson, loads
 from signer_core.protocol.webhook import WebhookResponse
 from signer_core.state import WalletState
-from signer_core.wallets.base import SyncResult, Transaction, Wallet
+from signer_core.wallets.base import Transaction, Wallet
+from signer_core.zap_receipts import METADATA_KEY  # the transaction metadata written here
 
 log = logging.getLogger("nwc_signer.invoice_request")
 
-METADATA_KEY = "lightning_address"  # the transaction metadata this module writes
 MAX_DESCRIPTION_CHARS = 100
 
 
@@ -114,60 +113,19 @@ def plain_description(metadata: str) -> str:
 
 
 class ZapReceipts:
-    """Sees every sync of a delivery (as a wallet hook, like the Lambda metering) and signs
-    a 9735 receipt for each zap invoice a sync reports paid, whichever path synced: a wake-up
-    or an NWC request. Keyed by payment hash: a sync re-run after a lost compare-and-swap
-    reports the same payment again and still yields one receipt."""
+    """Superseded by signer_core/zap_receipts.py (receipts owed in the state, taken into
+    the answer by the attempt itself). The pipeline still installs this hook on wake-ups and
+    requests and adds `receipts()` to a 200 answer; both are now pass-throughs, so a
+    receipt is never in one answer twice. The pipeline's two uses can go."""
 
     def __init__(self, root_secret: bytes, wallet_id: str, inner: WalletHook | None) -> None:
-        self._root_secret = root_secret
-        self._wallet_id = wallet_id
         self._inner = inner
-        self.paid: dict[str, dict[str, Any]] = {}
 
     def hook(self, wallet: Wallet) -> Wallet:
-        inner = self._inner(wallet) if self._inner is not None else wallet
-        watched: Wallet = _Watched(inner, self)  # type: ignore[assignment]
-        return watched
-
-    def saw(self, received: list[Transaction]) -> None:
-        for tx in received:
-            record = (tx.metadata or {}).get(METADATA_KEY)
-            if isinstance(record, dict) and isinstance(record.get("zap_request"), dict):
-                self.paid[tx.payment_hash] = tx.to_nip47()
+        return self._inner(wallet) if self._inner is not None else wallet
 
     def receipts(self, now: int) -> list[Event]:
-        if not self.paid:
-            return []
-        secret = zaps.zap_secret(self._root_secret, self._wallet_id)
-        out = [
-            zaps.zap_receipt(
-                secret,
-                tx["metadata"][METADATA_KEY]["zap_request"],
-                bolt11=str(tx.get("invoice", "")),
-                paid_at=int(tx.get("settled_at") or now),
-                preimage=tx.get("preimage"),
-            )
-            for tx in self.paid.values()
-        ]
-        log.info("zap receipts signed", extra={"receipts": len(out)})
-        return out
-
-
-class _Watched:
-    """The wallet, with its sync results shown to ZapReceipts on the way out."""
-
-    def __init__(self, inner: Wallet, receipts: ZapReceipts) -> None:
-        self._inner = inner
-        self._receipts = receipts
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def sync(self) -> SyncResult:
-        result = self._inner.sync()
-        self._receipts.saw(result.received)
-        return result
+        return []
 
 
 def remember_address(state: WalletState, address: str) -> None:
