@@ -71,10 +71,13 @@ def local_wallet(
     error: type[Exception],
     backend: str = "cashu",
     network: str | None = None,
+    watcher_url: str = "",
     say: Say = say,
 ) -> tuple[bool, str | None]:
     """Create the local wallet (Cashu by default) and its first connection unless the folder
-    holds one; (created, the first connection's URI when created)."""
+    holds one; (created, the first connection's URI when created). A Spark wallet keeps the
+    Breez webhook URL of a public ``watcher_url`` in its state (a deployed function has no
+    wallet config to name it)."""
     from functions.local.datadir import DataDir
     from nwc_signer.wallet import (
         WalletSetupError,
@@ -96,6 +99,7 @@ def local_wallet(
             network=network or "regtest",
             relays=relays,
             watcher_pubkey=watcher_pubkey,
+            watcher_url=watcher_url or None,
         )
     except WalletSetupError as exc:
         raise error(str(exc)) from None
@@ -103,7 +107,22 @@ def local_wallet(
     conn = add_local_connection(data_dir, "first")
     say(f"wallet: created {made.wallet_id} ({backend}) in {data_dir} "
         "(seed and root secret stay there)")  # fmt: skip
+    if backend == "spark":
+        say(spark_webhook_line(made.spark_webhook, watcher_url))
     return True, conn.uri
+
+
+def spark_webhook_line(kept: bool, watcher_url: str) -> str:
+    """What became of a new Spark wallet's Breez webhook (payments wake it at once)."""
+    if kept:
+        where = watcher_url.rstrip("/") + "/v1/hooks/spark/…"
+        return f"spark: Breez webhook at {where} (registered on the first sync)"
+    if not watcher_url:
+        return "spark: no Breez webhook (no --watcher-url): payments wait for scheduled wake-ups"
+    return (
+        f"spark: no Breez webhook: {watcher_url} is not a public https URL, which Breez "
+        "cannot reach; payments are noticed at scheduled wake-ups"
+    )
 
 
 def register(

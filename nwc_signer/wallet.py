@@ -46,6 +46,8 @@ class NewWallet:
     mnemonic: str = field(repr=False)
     # the local watcher's signing key, when no outside watcher was named (dev, tests)
     watcher_secret: bytes | None = field(default=None, repr=False)
+    # Spark: whether the wallet's data carries its Breez webhook URL (a public watcher_url)
+    spark_webhook: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,14 @@ def create_local_wallet(
     network: str = "regtest",
     relays: list[str] | None = None,
     watcher_pubkey: str | None = None,
+    watcher_url: str | None = None,
 ) -> NewWallet:
     """Create a wallet in a new data folder (its secrets 0600) and seal its first state.
 
-    Without `watcher_pubkey` a local watcher key is made too (`nwc-signer dev`, tests)."""
+    Without `watcher_pubkey` a local watcher key is made too (`nwc-signer dev`, tests).
+    A Spark wallet given the public (https) `watcher_url` it will be registered with keeps
+    its Breez webhook URL in its state, so that it registers the hook wherever it runs
+    (signer_core/wallets/spark/hook.py); a loopback watcher leaves it unset."""
     from functions.local.datadir import DataDir, LocalConfig
     from signer_core.admin import new_wallet_state
     from signer_core.crypto.secp import generate_private_key, xonly_pubkey
@@ -97,6 +103,13 @@ def create_local_wallet(
         except SetupError as exc:
             raise WalletSetupError(str(exc)) from None
     root = generate_private_key()
+    spark_webhook = False
+    if backend == "spark" and watcher_url:
+        from signer_core.vault.keys import registration_secret
+        from signer_core.wallets.spark import hook
+
+        key = registration_secret(root, state.wallet_id)
+        spark_webhook = hook.for_watcher(state.backend_data, watcher_url, key)
     watcher_secret = None
     if watcher_pubkey is None:
         watcher_secret = generate_private_key()
@@ -119,6 +132,7 @@ def create_local_wallet(
         watcher_pubkey=watcher_pubkey,
         mnemonic=state.mnemonic,
         watcher_secret=watcher_secret,
+        spark_webhook=spark_webhook,
     )
 
 

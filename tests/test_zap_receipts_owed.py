@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from signer_core.protocol import zaps
-from signer_core.protocol.events import tag_value, verify_event
+from signer_core.protocol.events import Event, tag_value, verify_event
 from signer_core.state import WalletState
 from signer_core.wallets.base import Transaction
 from tests import faults
@@ -50,7 +50,7 @@ def version(wallet: LocalWallet) -> str:
 
 def zap_then_409(
     funded: tuple[LocalWallet, App, LocalWallet, App],
-) -> tuple[LocalWallet, App, dict[str, Any], str, dict[str, Any]]:
+) -> tuple[LocalWallet, App, dict[str, Any], str, Event]:
     """A zap invoice, then a pay_invoice whose sync sees it paid and which ends 409."""
     wallet, app, payee, payee_app = funded
     request = zap_request(4000)
@@ -63,7 +63,9 @@ def zap_then_409(
     return wallet, app, request, made.invoice["pr"], pay
 
 
-def check_receipt(wallet: LocalWallet, found: dict[str, Any], request: dict[str, Any], pr: str) -> None:
+def check_receipt(
+    wallet: LocalWallet, found: dict[str, Any], request: dict[str, Any], pr: str
+) -> None:
     receipt = dict(verify_event(found))
     assert receipt["pubkey"] == zap_pubkey(wallet)
     assert tag_value(receipt, "bolt11") == pr

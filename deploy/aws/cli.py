@@ -119,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
     })  # fmt: skip
     wallet = AwsWallet(settings, session)
     if not wallet.exists():
-        phrase = wallet.create(args.backend, args.mint_url)
+        try:  # AwsWallet.create makes Cashu wallets only (a Spark one would need its hook URL)
+            phrase = wallet.create(args.backend, args.mint_url)
+        except ValueError as exc:
+            print(f"nwc-signer: {exc}", file=sys.stderr)
+            return 2
         print(f"\nRecovery phrase (shown once; write it down):\n  {phrase}\n")
         print(wallet.add_connection("first", args.relays.split(",")))
     print(f"function URL: {outputs['FunctionUrl']}")

@@ -49,6 +49,7 @@ class Target:
     network: str = "mainnet"  # spark only
     mint_url: str = ""  # cashu only
     watcher_pubkey: str = ""
+    watcher_url: str = ""  # a Spark wallet made here keeps the Breez hook of an https one
     relays: list[str] = field(default_factory=lambda: ["wss://relay.getalby.com/v1"])
     region: str = "iad1"  # the Blob store's
     out_dir: Path = Path("build/vercel")
@@ -93,7 +94,8 @@ def _breez_key(data_dir: Path) -> str:
 def _local_wallet(t: Target, say: Callable[[str], None]) -> tuple[bool, str | None]:
     return common.local_wallet(
         t.data_dir, mint_url=t.mint_url, relays=t.relays, watcher_pubkey=t.watcher_pubkey,
-        error=VercelError, backend=t.backend, network=t.network, say=say,
+        error=VercelError, backend=t.backend, network=t.network, watcher_url=t.watcher_url,
+        say=say,
     )  # fmt: skip
 
 

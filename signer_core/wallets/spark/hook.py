@@ -1,10 +1,14 @@
 """Register the wallet's Breez webhook once, so an incoming payment wakes the function.
 
-The URL comes from the wallet's config (``spark_webhook_url``: the relay-watcher's
-``/v1/hooks/spark/<wallet>/<token>``, made by ``signer_core.protocol.sparkhook.hook_url``
-where the root secret is at hand: wallet creation, deploy, the dev stack). The service
-provider POSTs there when a Lightning receive or send finishes; the watcher answers with
-an immediate wake-up, whose sync reports the payment. Nothing in the hook's body is trusted.
+The URL is the relay-watcher's ``/v1/hooks/spark/<wallet>/<token>``, made by
+``signer_core.protocol.sparkhook.hook_url`` where the root secret is at hand. It travels
+with the wallet: ``data["webhook_url"]`` in the backend's slice of the sealed state, set
+when the wallet is created with a public (https) watcher URL (``for_watcher``;
+nwc_signer/wallet.create_local_wallet, used by the deploy commands), since a deployed
+function has no wallet config. The wallet config's ``spark_webhook_url`` (a local folder's,
+the dev stack's), where present, wins. The service provider POSTs there when a Lightning
+receive or send finishes; the watcher answers with an immediate wake-up, whose sync reports
+the payment. Nothing in the hook's body is trusted.
 
 State: ``data["webhook"] = {"url", "id", "failed_at"}``. Registered inside a sync's SDK
 build (no extra connect), after ``list_webhooks`` (a registration of the same URL is
@@ -28,13 +32,37 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIG_KEY = "spark_webhook_url"
+DATA_KEY = "webhook_url"  # in the backend's data: the URL the wallet was created with
 RETRY_S = 3600
 EVENTS = ("LIGHTNING_RECEIVE_FINISHED", "LIGHTNING_SEND_FINISHED")
+_LOOPBACK = ("localhost", "127.", "[::1]", "0.0.0.0")  # noqa: S104 - names, not a bind
 
 
 def wanted_url(wallet: SparkWallet) -> str:
-    url = wallet.env.config.get(CONFIG_KEY)
-    return str(url) if isinstance(url, str) and url.startswith(("https://", "http://")) else ""
+    """The config's URL where given, else the one kept in the wallet's data."""
+    for url in (wallet.env.config.get(CONFIG_KEY), wallet.data.get(DATA_KEY)):
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            return url
+    return ""
+
+
+def public(watcher_url: str) -> bool:
+    """Can Breez's service provider reach this watcher? https, and not a loopback name."""
+    if not watcher_url.startswith("https://"):
+        return False
+    host = watcher_url[len("https://") :].split("/", 1)[0].rsplit("@", 1)[-1].lower()
+    return not host.startswith(_LOOPBACK)
+
+
+def for_watcher(data: dict[str, Any], watcher_url: str, registration_secret: bytes) -> bool:
+    """Keep the hook URL of a public watcher in a new wallet's data; False (and nothing
+    kept) when Breez could not reach it."""
+    from signer_core.protocol.sparkhook import hook_url
+
+    if not public(watcher_url):
+        return False
+    data[DATA_KEY] = hook_url(watcher_url, registration_secret)
+    return True
 
 
 def secret(wallet: SparkWallet) -> str:
