@@ -7,6 +7,9 @@ address the watcher refuses (urls.py) is a dead letter at once, the function nev
 A function's answer is stored before its events are published, so a restart publishes
 instead of re-delivering.
 
+The POSTs go through webhook_http.py (keep-alive HTTP/1.1 on asyncio streams, the address
+rules of urls.py on every new connection); httpx stays for registration challenges.
+
 Database work runs on the database thread (db/worker.py), not on the event loop: claims and
 reads as calls, the writes at the end of a delivery as group commits. Function URLs and
 relays are cached for WALLET_CACHE_S (a registration here drops the entry at once; one made
@@ -26,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from relay_watcher import urls
+from relay_watcher import urls, webhook_http
 from relay_watcher.db import DatabaseUnavailable, Job, Wallet, WatcherDB
 from relay_watcher.db.worker import DbThread
 from relay_watcher.metrics import Metrics
@@ -90,6 +93,7 @@ class Dispatcher:
         self.db, self.metrics, self.publish_event = db, metrics, publish
         self.worker = worker
         self._wallets: dict[str, tuple[float, Wallet | None]] = {}
+        self._urls: dict[str, httpx.URL] = {}  # parsed function URLs (parsing: ~4% of a loop)
         self.owner = owner  # this replica's id: the lease holder of the jobs it claims
         self.keys_changed = keys_changed
         self._secret = watcher_secret
@@ -105,6 +109,13 @@ class Dispatcher:
             trust_env=False,
             # the address of every new connection is checked as it is opened (urls.py)
             transport=None if allow_private_urls else urls.GuardedTransport(limits),
+        )  # registration challenges (challenge.py); deliveries use `webhooks`
+        self.webhooks = webhook_http.WebhookClient(
+            connect_timeout_s=self.cfg.connect_timeout_s,
+            timeout_s=self.cfg.timeout_s,
+            max_response_bytes=self.cfg.max_response_bytes,
+            allow_private=allow_private_urls,
+            max_idle=self.cfg.concurrency * 2,
         )
 
     async def run(self) -> None:
@@ -148,6 +159,16 @@ class Dispatcher:
             self._wallets.clear()
         self._wallets[pubkey] = (now, found)
         return found
+
+    def _url(self, text: str) -> httpx.URL:
+        """urls.parse, remembered (a refused URL raises each time: it is not kept)."""
+        url = self._urls.get(text)
+        if url is None:
+            url = urls.parse(text)
+            if len(self._urls) >= WALLET_CACHE_MAX:
+                self._urls.clear()
+            self._urls[text] = url
+        return url
 
     def forget_wallet(self, pubkey: str) -> None:
         """Its registration changed here: read it again on its next delivery."""
@@ -220,16 +241,16 @@ class Dispatcher:
         started = time.perf_counter()
         answer: WebhookResponse | None = None
         try:
-            url = urls.parse(wallet.function_url)  # stored before this check existed?
-            res = await self.http.post(url, content=body, headers=headers)
-            status, error = res.status_code, ""
+            url = self._url(wallet.function_url)  # stored before this check existed?
+            res = await self.webhooks.post(url, body, headers)
+            status, error = res.status, ""
             answer = self._answer(res)
         except urls.UrlRefused as exc:  # never retried: the address itself is refused
             log.warning("delivery %s not sent: %s", job.id[:16], exc)
             self.metrics.deliveries.labels(job.kind, "refused").inc()
             await self._dead(job, attempt, str(exc))
             return
-        except httpx.HTTPError as exc:
+        except webhook_http.HttpError as exc:
             status, error = 0, f"{type(exc).__name__}: {exc}"
         self.metrics.latency.observe(time.perf_counter() - started)
         if answer is not None and 200 <= status < 300:
@@ -295,12 +316,12 @@ class Dispatcher:
         now = int(time.time())
         await self._done(job, "failed", lambda db: db.queue.dead_letter(job, attempt, error, now))
 
-    def _answer(self, res: httpx.Response) -> WebhookResponse:
+    def _answer(self, res: webhook_http.Answer) -> WebhookResponse:
         """The function's answer; an oversized one is read as empty (nothing published)."""
-        if len(res.content) > self.cfg.max_response_bytes:
-            log.warning("function answer too large (%d bytes); ignored", len(res.content))
-            return WebhookResponse(res.status_code)
-        return parse_response(res.status_code, res.headers, res.content)
+        if res.too_large:
+            log.warning("function answer over %d bytes; ignored", self.cfg.max_response_bytes)
+            return WebhookResponse(res.status)
+        return parse_response(res.status, res.headers, res.body)
 
     async def _publish(
         self, job: Job, events: list[dict[str, Any]], attempts: int, relays: list[str] | None = None
@@ -327,6 +348,7 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.http.aclose()
+        await self.webhooks.aclose()
         self.worker.close()
 
 
