@@ -191,6 +191,13 @@ def run_args(args: argparse.Namespace) -> int:
 
         watcher.after_stop.append(dump)
         profiler.enable()
+    sample_dir = os.environ.get("NWC_WATCHER_SAMPLE")  # cheaper and fairer: sampling.py
+    if sample_dir:
+        from relay_watcher.sampling import Sampler
+
+        sampler = Sampler(sample_dir)
+        watcher.after_stop.append(sampler.stop)
+        sampler.start()
     uvicorn.run(
         create_app(watcher),
         host=args.host,
