@@ -22,10 +22,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from signer_core.attempt import PENDING_WAKE_S, Deps, WalletHook, open_backend
+from signer_core.attempt import PENDING_WAKE_S, Deps, open_backend
 from signer_core.protocol import zaps
 from signer_core.protocol.errors import ErrorCode, NwcError
-from signer_core.protocol.events import Event
 from signer_core.protocol.text import BadJson, loads
 from signer_core.protocol.webhook import WebhookResponse
 from signer_core.state import WalletState
@@ -110,22 +109,6 @@ def plain_description(metadata: str) -> str:
             if isinstance(entry, list) and len(entry) == 2 and entry[0] == "text/plain":
                 return str(entry[1])[:MAX_DESCRIPTION_CHARS]
     return ""
-
-
-class ZapReceipts:
-    """Superseded by signer_core/zap_receipts.py (receipts owed in the state, taken into
-    the answer by the attempt itself). The pipeline still installs this hook on wake-ups and
-    requests and adds `receipts()` to a 200 answer; both are now pass-throughs, so a
-    receipt is never in one answer twice. The pipeline's two uses can go."""
-
-    def __init__(self, root_secret: bytes, wallet_id: str, inner: WalletHook | None) -> None:
-        self._inner = inner
-
-    def hook(self, wallet: Wallet) -> Wallet:
-        return self._inner(wallet) if self._inner is not None else wallet
-
-    def receipts(self, now: int) -> list[Event]:
-        return []
 
 
 def remember_address(state: WalletState, address: str) -> None:

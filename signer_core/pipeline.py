@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from signer_core.attempt import Deps, Reject, SignerConfig, WalletHook
 from signer_core.protocol.events import Event, InvalidEvent, tag_value, verify_event
@@ -91,11 +91,6 @@ def handle_delivery(delivery: Delivery, deps: Deps, now: int) -> WebhookResponse
         nonce, url = delivery.challenge["nonce"], delivery.challenge["function_url"]
         signature = sign_challenge(key, nonce, deps.config.watcher_pubkey, url)
         return _logged(WebhookResponse(200, challenge_signature=signature), started)
-    if delivery.type in ("wake", "request"):  # zap receipts for zap invoices a sync saw paid
-        from signer_core.invoice_request import ZapReceipts
-
-        zapped = ZapReceipts(deps.secrets.root_secret, deps.config.wallet_id, deps.wallet_hook)
-        deps = replace(deps, wallet_hook=zapped.hook)
     try:
         if delivery.type == "wake":
             from signer_core.wake import handle_wake
@@ -126,8 +121,6 @@ def handle_delivery(delivery: Delivery, deps: Deps, now: int) -> WebhookResponse
     except Exception:
         log.exception("unexpected failure handling a delivery")
         response = WebhookResponse(500, message="internal error")
-    if delivery.type in ("wake", "request") and response.status == 200:
-        response.events.extend(zapped.receipts(now))
     return _logged(response, started)
 
 

@@ -312,8 +312,9 @@ def test_a_state_written_before_isolated_connections_opens_unchanged() -> None:
     assert state.owned_txs == {} and state.transfers == []
     assert state.ledger["aa" * 32].payment is not None
     again = state.to_dict()
-    assert again["lightning_address"] is None  # a later field, absent from this fixture too
-    new_fields = ("owned_txs", "transfers", "lightning_address")
+    # later fields, absent from this fixture too
+    assert again["lightning_address"] is None and again["zap_receipts_owed"] == {}
+    new_fields = ("owned_txs", "transfers", "lightning_address", "zap_receipts_owed")
     assert {k: v for k, v in again.items() if k not in new_fields} == {
         **raw,
         "connections": {

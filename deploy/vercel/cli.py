@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         network=args.network,
         mint_url=args.mint_url,
         watcher_pubkey=args.watcher_pubkey,
+        watcher_url=args.watcher_url or "",  # a Spark wallet's Breez hook URL (https only)
         relays=[r for r in args.relays.split(",") if r],
         region=args.region,
         out_dir=Path(args.out),
