@@ -83,14 +83,8 @@ def handle_webhook(
 def handle_delivery(delivery: Delivery, deps: Deps, now: int) -> WebhookResponse:
     """Steps 2-8 for a delivery already verified and parsed by the entry point."""
     started = time.perf_counter()
-    if delivery.type == "challenge" and delivery.challenge:  # registration (challenge.py)
-        from signer_core.protocol.challenge import sign_challenge
-        from signer_core.vault.keys import registration_secret
-
-        key = registration_secret(deps.secrets.root_secret, deps.config.wallet_id)
-        nonce, url = delivery.challenge["nonce"], delivery.challenge["function_url"]
-        signature = sign_challenge(key, nonce, deps.config.watcher_pubkey, url)
-        return _logged(WebhookResponse(200, challenge_signature=signature), started)
+    if delivery.type == "challenge" and delivery.challenge:  # a registration: no state read
+        return _logged(_answer_challenge(deps, delivery.challenge), started)
     try:
         if delivery.type == "wake":
             from signer_core.wake import handle_wake
@@ -122,6 +116,18 @@ def handle_delivery(delivery: Delivery, deps: Deps, now: int) -> WebhookResponse
         log.exception("unexpected failure handling a delivery")
         response = WebhookResponse(500, message="internal error")
     return _logged(response, started)
+
+
+def _answer_challenge(deps: Deps, challenge: dict[str, str]) -> WebhookResponse:
+    """Prove to the watcher that this URL serves this wallet: the registration key signs the
+    nonce, the watcher's key and the URL (signer_core/protocol/challenge.py)."""
+    from signer_core.protocol.challenge import sign_challenge
+    from signer_core.vault.keys import registration_secret
+
+    key = registration_secret(deps.secrets.root_secret, deps.config.wallet_id)
+    nonce, url = challenge["nonce"], challenge["function_url"]
+    signature = sign_challenge(key, nonce, deps.config.watcher_pubkey, url)
+    return WebhookResponse(200, challenge_signature=signature)
 
 
 def _logged(response: WebhookResponse, started: float) -> WebhookResponse:
