@@ -112,6 +112,7 @@ class WebhookClient:
         max_response_bytes: int,
         allow_private: bool,
         max_idle: int = 64,
+        ssl_context: ssl.SSLContext | None = None,  # default: certifi's CAs, as httpx
     ) -> None:
         self.connect_timeout_s, self.timeout_s = connect_timeout_s, timeout_s
         self.max_response_bytes, self.allow_private = max_response_bytes, allow_private
@@ -119,7 +120,7 @@ class WebhookClient:
         self._idle: dict[Origin, list[_Conn]] = {}
         self._idle_count = 0
         self._swept = time.monotonic()
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context
         self.opened = 0  # connections opened (tests and /health-style counters)
 
     async def post(self, url: httpx.URL, body: bytes, headers: Mapping[str, str]) -> Answer:

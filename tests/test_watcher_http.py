@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -414,3 +416,58 @@ def test_an_oversized_answer_finishes_the_delivery_with_nothing_published(tmp_pa
         server.shutdown()
         server.server_close()
         w.db.close()
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for `localhost` (openssl, as an operator would make one)."""
+    folder = tmp_path_factory.mktemp("tls")
+    key, crt = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",  # noqa: S607
+                    str(key), "-out", str(crt), "-days", "1", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True)  # fmt: skip
+    return key, crt
+
+
+async def _tls_server(cert: tuple[Path, Path], hits: list[bytes]) -> asyncio.Server:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert[1]), str(cert[0]))
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                hits.append(await reader.readuntil(b"\r\n\r\n"))
+                await reader.readexactly(2)
+                writer.write(OK)
+                await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
+
+
+def test_tls_verifies_the_certificate_and_the_host_name(cert: tuple[Path, Path]) -> None:
+    async def go() -> None:
+        hits: list[bytes] = []
+        srv = await _tls_server(cert, hits)
+        port = srv.sockets[0].getsockname()[1]
+        trusting = ssl.create_default_context(cafile=str(cert[1]))
+        # not trusted by the default CAs: refused before any request is sent
+        with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await post(client(), f"https://localhost:{port}/")
+        # trusted, but the URL names another host than the certificate
+        with pytest.raises(ConnectError):
+            await post(client(ssl_context=trusting), f"https://127.0.0.1:{port}/")
+        assert hits == []
+        c = client(ssl_context=trusting)
+        for _ in range(2):
+            assert (await post(c, f"https://localhost:{port}/x", b"{}")).status == 200
+        assert c.opened == 1 and len(hits) == 2
+        assert b"Host: localhost:" in hits[0]
+        await c.aclose()
+        srv.close()
+
+    run(go())
