@@ -18,7 +18,7 @@ of a small signed body with the answer read into memory, over asyncio streams:
   connection (the keep-alive race); any other failure is an HttpError, and the delivery is
   retried by the queue as before (at least once: a function may see a delivery twice).
 
-Error class names match httpx's (ConnectError, ConnectTimeout, ReadTimeout,
+Error class names match httpx's (ConnectError, ConnectTimeout, ReadTimeout, WriteError,
 RemoteProtocolError, ReadError) so dead letters and logs read as before.
 """
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -63,6 +64,10 @@ class ReadTimeout(HttpError):
 
 
 class ReadError(HttpError):
+    pass
+
+
+class WriteError(HttpError):
     pass
 
 
@@ -227,8 +232,13 @@ class WebhookClient:
         self, conn: _Conn, origin: Origin, request: bytes, *, reused: bool
     ) -> Answer:
         try:
-            conn.writer.write(request)
-            await conn.writer.drain()
+            try:
+                conn.writer.write(request)
+                await conn.writer.drain()
+            except OSError as exc:  # reset or closed under us
+                if reused:
+                    raise _Stale from None
+                raise WriteError(str(exc) or type(exc).__name__) from None
             answer, keep = await self._read(conn.reader, reused)
         except BaseException:  # errors, timeouts, cancellation: the connection is spent
             conn.abort()
@@ -273,9 +283,13 @@ class WebhookClient:
             raise RemoteProtocolError("chunk header over 64 KiB") from None
         except OSError as exc:
             raise ReadError(str(exc)) from None
+        keep = persistent and framed
+        coding = headers.get("content-encoding", "identity").strip().lower()
+        if body is not None and coding != "identity":
+            body = _decoded(coding, body, self.max_response_bytes)
         if body is None:
             return Answer(status, headers, b"", too_large=True), False
-        return Answer(status, headers, body), persistent and framed
+        return Answer(status, headers, body), keep
 
     async def _body(
         self, reader: asyncio.StreamReader, status: int, headers: dict[str, str]
@@ -298,6 +312,19 @@ class WebhookClient:
         if length > limit:
             return None, False
         return await reader.readexactly(length), True
+
+
+def _decoded(coding: str, body: bytes, limit: int) -> bytes | None:
+    """A gzip or deflate body decoded, at most `limit` bytes (None if larger). We ask for
+    none (no Accept-Encoding), but a function behind a proxy may compress anyway."""
+    if coding not in ("gzip", "x-gzip", "deflate"):
+        raise RemoteProtocolError(f"unsupported Content-Encoding {coding[:40]!r}")
+    inflater = zlib.decompressobj(wbits=47 if coding != "deflate" else 15)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise RemoteProtocolError(f"invalid {coding} body") from None
+    return None if len(out) > limit else out
 
 
 def _request_head(url: httpx.URL, length: int, headers: Mapping[str, str]) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import os
 import ssl
 import subprocess
@@ -28,6 +29,7 @@ from relay_watcher.webhook_http import (
     ReadTimeout,
     RemoteProtocolError,
     WebhookClient,
+    WriteError,
 )
 
 OK = (
@@ -469,5 +471,44 @@ def test_tls_verifies_the_certificate_and_the_host_name(cert: tuple[Path, Path])
         assert b"Host: localhost:" in hits[0]
         await c.aclose()
         srv.close()
+
+    run(go())
+
+
+def test_a_compressed_answer_is_decoded_within_the_limit() -> None:
+    small = gzip.compress(b'{"events": []}')
+    bomb = gzip.compress(b" " * 1_000_000)  # ~1 KB on the wire, 1 MB decoded
+
+    def answer(body: bytes) -> bytes:
+        return (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+                + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+
+    async def go() -> None:
+        async with Server(answer_with(answer(small))) as srv:
+            res = await post(client(max_response_bytes=1000), srv.url)
+            assert (res.body, res.too_large) == (b'{"events": []}', False)
+        async with Server(answer_with(answer(bomb))) as srv:
+            res = await post(client(max_response_bytes=1000), srv.url)
+            assert (res.body, res.too_large) == (b"", True)
+        async with Server(answer_with(answer(b"not gzip"), keep=False)) as srv:
+            with pytest.raises(RemoteProtocolError):
+                await post(client(), srv.url)
+
+    run(go())
+
+
+def test_a_connection_lost_under_a_write_is_an_http_error() -> None:
+    """Not an OSError escaping the client (the dispatcher retries HttpErrors as transport
+    failures; anything else would be logged as an internal error)."""
+
+    async def go() -> None:
+        async with Server(answer_with(OK)) as srv:
+            c = client()
+            origin = ("http", "127.0.0.1", srv.port)
+            conn = await c._connect(origin)
+            conn.writer.close()
+            await conn.writer.wait_closed()
+            with pytest.raises(WriteError):
+                await c._exchange(conn, origin, b"POST / HTTP/1.1\r\n\r\n", reused=False)
 
     run(go())
