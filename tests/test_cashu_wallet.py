@@ -36,7 +36,7 @@ def test_new_wallet_is_offline_and_satisfies_the_protocol(mint_url: str) -> None
     assert info["mint_url"] == mint_url
     assert wallet.methods == {
         "pay_invoice", "make_invoice", "lookup_invoice", "list_transactions", "get_balance",
-        "get_info",
+        "get_info", "pay", "receive",
     }  # fmt: skip
     assert wallet.notifications == {"payment_received", "payment_sent"}
     assert wallet.data["v"] == 1
