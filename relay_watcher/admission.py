@@ -41,10 +41,6 @@ class Admission:
     registration_limits: TokenBuckets
     client_limits: TokenBuckets
 
-    @property
-    def keys(self) -> dict[str, str]:
-        raise NotImplementedError
-
     def _throttled(self, limits: TokenBuckets, key: str, rate: float, what: str) -> Throttled:
         """Take a token, or the 429 to answer."""
         wait = limits.take(key, time.time()) if rate > 0 else 0.0
@@ -82,7 +78,7 @@ class Admission:
                 self.watching.pin(reg.wallet_pubkey)
             self.dispatcher.forget_wallet(reg.wallet_pubkey)
             if reg.action == "unregister":
-                gone = [k for k, w in self.keys.items() if w == reg.wallet_pubkey]
+                gone = self.watching.view.keys_of(reg.wallet_pubkey)
                 found = self.db.registry.unregister(
                     reg.wallet_pubkey, reg.timestamp, reg.signature, now
                 )
@@ -98,7 +94,7 @@ class Admission:
                     reg.signature,
                     now,
                 )
-                old = [k for k, w in self.keys.items() if w == reg.wallet_pubkey]
+                old = self.watching.view.keys_of(reg.wallet_pubkey)
                 # relays may have changed: re-add the wallet's keys under the new ones
                 self.watching.edit(reg.wallet_pubkey, [], sorted(set(old) | set(dropped)), [])
                 self.watching.edit(

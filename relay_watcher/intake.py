@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from relay_watcher.db import DatabaseUnavailable, WatcherDB
@@ -49,7 +49,7 @@ class Intake:
         self,
         db: WatcherDB,
         metrics: Metrics,
-        keys: Callable[[], dict[str, str]],
+        keys: Callable[[], Mapping[str, str]],
         kick: Callable[[], None],
         max_queued: int | None,
         limiter: TokenBuckets | None = None,

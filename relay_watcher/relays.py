@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import timedelta
 from typing import Any
 
@@ -33,13 +33,14 @@ BATCH = 500
 NOTIFICATIONS = 1 << 17
 
 
-def plan_filters(pubkeys: list[str], since: int) -> list[dict[str, Any]]:
-    """The REQ filters (one subscription each) that cover `pubkeys` on one relay."""
+def plan_filters(pubkeys: Collection[str] | Collection[bytes], since: int) -> list[dict[str, Any]]:
+    """The REQ filters (one subscription each) that cover `pubkeys` (hex, or 32-byte keys) on
+    one relay. Past CHUNKED_MAX one kind-wide filter: nostr-sdk then holds no key at all."""
     if not pubkeys:
         return []
     if len(pubkeys) > CHUNKED_MAX:  # before sorting: a million keys need no order here
         return [{"kinds": [REQUEST_KIND], "since": since}]
-    keys = sorted(pubkeys)
+    keys = sorted(k if isinstance(k, str) else k.hex() for k in pubkeys)
     return [
         {"kinds": [REQUEST_KIND], "#p": keys[i : i + CHUNK], "since": since}
         for i in range(0, len(keys), CHUNK)

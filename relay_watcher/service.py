@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,9 +197,10 @@ class Watcher(Admission):
             fn()
 
     @property
-    def keys(self) -> dict[str, str]:
-        """service pubkey -> wallet pubkey of every key watched here."""
-        return self.watching.view.keys
+    def keys(self) -> Mapping[str, str]:
+        """service pubkey -> wallet pubkey (hex) of every key watched here (read-only; held
+        as bytes, view.py)."""
+        return self.watching.view.map
 
     @property
     def registry_version(self) -> int:
@@ -249,19 +250,22 @@ class Watcher(Admission):
 
     async def _sync_subscriptions_now(self) -> None:
         view = self.watching.view
-        per_relay = {url: list(keys) for url, keys in view.relays.items() if keys}
-        await self.pool.ensure_relays(set(per_relay))
+        version = view.version
+        # no copy of the keys: a relay past CHUNKED_MAX needs only their count, the others
+        # are copied (as hex) by plan_filters, synchronously, before any await
+        urls = [url for url, keys in view.relays.items() if keys]
+        await self.pool.ensure_relays(set(urls))
         since = int(time.time()) - self.config.lookback_s
-        for url, keys in per_relay.items():
+        for url in urls:
             if url not in self.pool.relays:  # nostr-sdk refused the URL: skip it, not the rest
                 continue
-            filters = plan_filters(keys, since)
+            filters = plan_filters(view.relays.get(url, ()), since)
             current = self.pool.plans.get(url)
             if current is not None and _same_keys(current, filters):
                 continue
             await self.pool.subscribe(url, filters)
         self.metrics.relays_total.set(len(self.pool.relays))
-        self.subscribed_version = view.version
+        self.subscribed_version = version
 
     # -- incoming relay messages ---------------------------------------------------------
 

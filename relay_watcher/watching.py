@@ -16,55 +16,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from relay_watcher.db import Registry, WatcherDB, open_database
 from relay_watcher.metrics import Metrics
 from relay_watcher.replicas import Membership, owners
+from relay_watcher.view import View, key_bytes
 
 log = logging.getLogger("relay_watcher")
 PIN_S = 60.0  # a wallet registered (or changed over NWC) here is watched here this long
 MAX_CHANGES = 1000  # further behind than this, a full scan is cheaper
-
-
-@dataclass
-class View:
-    version: int = -1  # the registry version this view reflects
-    keys: dict[str, str] = field(default_factory=dict)  # service pubkey -> wallet pubkey
-    relays: dict[str, set[str]] = field(default_factory=dict)  # relay URL -> service pubkeys
-    wallets: int = 0
-
-    def drop(self, wallet: str, keys: Iterable[str]) -> None:
-        """Stop watching those of `keys` that belong to `wallet` here."""
-        gone = [k for k in keys if self.keys.get(k) == wallet]
-        for key in gone:
-            del self.keys[key]
-            for listed in self.relays.values():
-                listed.discard(key)
-
-    def put(self, wallet: str, keys: Iterable[str], relays: Iterable[str]) -> None:
-        """Watch `keys` for `wallet` on exactly `relays`."""
-        wallet, urls = sys.intern(wallet), set(relays)
-        for key in keys:
-            key = sys.intern(key)
-            if self.keys.get(key, wallet) != wallet:
-                continue  # another wallet's (a stale change): left alone
-            self.keys[key] = wallet
-            for url, listed in self.relays.items():
-                if url not in urls:
-                    listed.discard(key)
-            for url in urls:
-                self.relays.setdefault(url, set()).add(key)
-
-    def edit(self, wallet: str, add: Iterable[str], remove: Iterable[str],
-             relays: Iterable[str]) -> None:  # fmt: skip
-        """Watch `add` for `wallet` on `relays`, stop watching `remove`."""
-        self.drop(wallet, remove)
-        self.put(wallet, add, relays)
 
 
 @dataclass(frozen=True)
@@ -76,22 +40,28 @@ class Edit:
 
 
 def scan(registry: Registry, owns: Callable[[str], bool]) -> View:
-    """Every watched key of the wallets `owns` accepts (strings interned: each wallet pubkey
-    and relay list is held once however many keys share it)."""
+    """Every watched key of the wallets `owns` accepts, as 32-byte keys (view.py): each
+    wallet key object is shared by its service keys, each relay list parsed once."""
     view = View(version=registry.version())
-    wallets: dict[str, str] = {}
+    wallets: dict[bytes, bytes] = {}  # one object per wallet (no hex text kept)
     parsed: dict[str, list[str]] = {}  # most wallets share one relays JSON text
+    skipped = 0
     for service, wallet, relays in registry.service_keys():
         if not owns(wallet):
             continue
-        key = sys.intern(service)
-        view.keys[key] = wallets.setdefault(wallet, sys.intern(wallet))
+        key, owner = key_bytes(service), key_bytes(wallet)
+        if key is None or owner is None:  # not 64 lower-case hex: no p tag can name it
+            skipped += 1
+            continue
+        view.keys[key] = wallets.setdefault(owner, owner)
         urls = parsed.get(relays)
         if urls is None:
             urls = parsed[relays] = json.loads(relays)
         for url in urls:
             view.relays.setdefault(url, set()).add(key)
     view.wallets = len(wallets)
+    if skipped:
+        log.warning("registry scan: %d malformed keys skipped", skipped)
     return view
 
 
