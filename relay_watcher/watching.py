@@ -29,6 +29,7 @@ from relay_watcher.view import View, key_bytes
 log = logging.getLogger("relay_watcher")
 PIN_S = 60.0  # a wallet registered (or changed over NWC) here is watched here this long
 MAX_CHANGES = 1000  # further behind than this, a full scan is cheaper
+SHRINK_CHUNK = 10_000  # keys dropped per turn of the loop in an in-place re-plan
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,30 @@ def owns_fn(replica: str, live: tuple[str, ...], copies: int, pinned: dict[str, 
     return owns
 
 
+def not_owned(keys: dict[bytes, bytes], snapshot: list[bytes],
+              owns: Callable[[str], bool]) -> list[bytes]:  # fmt: skip
+    """The keys of `snapshot` whose wallet `owns` refuses (run in a thread: single dict
+    reads are safe while the loop edits `keys`)."""
+    gone: list[bytes] = []
+    verdicts: dict[bytes, bool] = {}  # wallets seen in this chunk (most have one key)
+    for start in range(0, len(snapshot), SHRINK_CHUNK):
+        verdicts.clear()
+        for key in snapshot[start : start + SHRINK_CHUNK]:
+            wallet = keys.get(key)
+            if wallet is None:
+                continue
+            ours = verdicts.get(wallet)
+            if ours is None:
+                ours = verdicts[wallet] = owns(wallet.hex())
+            if not ours:
+                gone.append(key)
+    return gone
+
+
+def _distinct(items: list[bytes]) -> int:
+    return len(set(items))
+
+
 class Watching:
     """The replica's view and how it is kept current: full scans in a worker thread (one at
     a time, asked for through `wanted`), small edits for changes made here, pins."""
@@ -99,6 +124,8 @@ class Watching:
         self.pinned: dict[str, float] = {}  # wallet -> until: watched here, owner or not
         self.wanted = asyncio.Event()
         self.scans = 0  # full scans installed (operators: /health; tests)
+        self.shrinks = 0  # re-plans done in place (replicas joined)
+        self.plan: tuple[tuple[str, ...], int] | None = None  # live set, copies of the view
         self.followed = 0  # changes applied from the change log
 
     def pin(self, wallet: str) -> None:
@@ -112,15 +139,60 @@ class Watching:
         live = m.live or (m.replica_id,)
         return owns_fn(m.replica_id, live, m.copies, dict(self.pinned), now)
 
+    def _planning(self) -> tuple[tuple[str, ...], int]:
+        m = self.membership
+        return m.live or (m.replica_id,), m.copies
+
     def load(self) -> None:
         """Scan on the caller's thread (start-up, tests)."""
-        self._install(scan(self.db.registry, self._owns()), self.seq)
+        plan = self._planning()
+        self._install(scan(self.db.registry, self._owns()), self.seq, plan)
 
     async def reload(self) -> None:
-        """Scan in a worker thread on a connection of its own; the loop goes on meanwhile."""
+        """Re-plan: in place if replicas only joined (`_shrink`), else a full scan in a worker
+        thread on a connection of its own; the loop goes on meanwhile."""
+        plan = self._planning()
+        if self._only_shrinks(plan) and self.follow() is not None:
+            await self._shrink(plan)
+            return
         started = self.seq
         view = await asyncio.to_thread(scan_in_thread, self.target, self._owns())
-        self._install(view, started)
+        self._install(view, started, plan)
+
+    def _only_shrinks(self, plan: tuple[tuple[str, ...], int]) -> bool:
+        """The new plan can only take wallets away: same copies, every replica of the old
+        live set still live. Rendezvous hashing ranks each (replica, wallet) pair on its own,
+        so more replicas never put this one into a wallet's top `copies`."""
+        old = self.plan
+        return old is not None and old[1] == plan[1] and set(old[0]) <= set(plan[0])
+
+    async def _shrink(self, plan: tuple[tuple[str, ...], int]) -> None:
+        """Drop, in place, the keys of wallets no longer ours (the view is current: `follow`
+        just ran). A full scan would build a second view beside the live one, doubling the
+        memory of a replica with a million keys while replicas join; this holds a list of
+        references. Keys pinned or edited here meanwhile are kept."""
+        view, owns = self.view, self._owns()
+        snapshot = list(view.keys)
+        gone = await asyncio.to_thread(not_owned, view.keys, snapshot, owns)
+        del snapshot
+        for start in range(0, len(gone), SHRINK_CHUNK):
+            now = time.time()
+            for key in gone[start : start + SHRINK_CHUNK]:
+                wallet = view.keys.get(key)
+                if wallet is None or self.pinned.get(wallet.hex(), 0.0) > now:
+                    continue
+                del view.keys[key]
+                for listed in view.relays.values():
+                    listed.discard(key)
+            await asyncio.sleep(0)  # relays and health checks go on between chunks
+        del gone
+        owners_left = list(view.keys.values())  # shared objects: one per wallet
+        view.wallets = await asyncio.to_thread(_distinct, owners_left)
+        del owners_left
+        self.plan = plan
+        self.shrinks += 1
+        self.metrics.keys.set(len(view.keys))
+        self.metrics.wallets.set(view.wallets)
 
     async def reloader(self, then: asyncio.Event) -> None:
         """One scan at a time; asks made during a scan are served by one more; `then` is
@@ -165,12 +237,13 @@ class Watching:
         self.metrics.keys.set(len(view.keys))
         return True
 
-    def _install(self, view: View, started: int) -> None:
+    def _install(self, view: View, started: int, plan: tuple[tuple[str, ...], int]) -> None:
         """Take a scan's result, with the edits made here since it started replayed."""
         self.edits = [(n, e) for n, e in self.edits if n > started]
         for _, e in self.edits:
             view.edit(e.wallet, e.add, e.remove, e.relays)
         self.view = view
+        self.plan = plan
         self.scans += 1
         self.metrics.keys.set(len(view.keys))
         self.metrics.wallets.set(view.wallets)
