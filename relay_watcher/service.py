@@ -160,8 +160,14 @@ class Watcher(Admission):
             self.db.queue.release_all()
         else:
             self.db.queue.release(self.replica_id)
-        self._heartbeat(time.time())
+        # plan with the live set but announce ourselves only once loaded: a long first scan
+        # (a million keys on a busy machine can outlast the TTL) would otherwise make us
+        # flap dead and live in the others' eyes, each flap a re-plan of theirs
+        m = self.membership
+        m.update(self.db.replicas.live(time.time(), m.ttl_s))
         self._load_registry()
+        if self._heartbeat(time.time()):
+            self.watching.wanted.set()  # the live set moved during the load
         await self.pool.start()
         self._listen()
         await self._sync_subscriptions()

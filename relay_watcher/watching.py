@@ -3,9 +3,11 @@ pinned) and, per relay, the keys to subscribe for.
 
 Registrations on any replica reach the others through the registry's change log (`follow`:
 a few rows per change, applied on the loop). A full scan of the registry reads every key (a
-million rows at scale: seconds of CPU); it is needed at start, when the live replicas change
-(ownership moves) and when the log has a gap, and it runs in a worker thread on a connection
-of its own (`scan_in_thread`) while the event loop keeps answering relays and health checks.
+million rows at scale: seconds of CPU); it is needed at start and when the log has a gap,
+and it runs in a worker thread on a connection of its own (`scan_in_thread`) while the event
+loop keeps answering relays and health checks. When the live replicas change (ownership
+moves) and the log reaches the view, the view is re-planned in place instead (replan.py:
+only the keys gained are read in, those lost dropped), so two full views never coexist.
 Changes made on this replica while a scan runs (a registration, keys added over NWC) are
 applied at once as small edits and replayed onto the scan's result when it lands
 (`Watching._install`), so a scan that began before them cannot undo them.
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from relay_watcher import replan
 from relay_watcher.db import Registry, WatcherDB, open_database
 from relay_watcher.metrics import Metrics
 from relay_watcher.replicas import Membership, owners
@@ -29,7 +32,6 @@ from relay_watcher.view import View, key_bytes
 log = logging.getLogger("relay_watcher")
 PIN_S = 60.0  # a wallet registered (or changed over NWC) here is watched here this long
 MAX_CHANGES = 1000  # further behind than this, a full scan is cheaper
-SHRINK_CHUNK = 10_000  # keys dropped per turn of the loop in an in-place re-plan
 
 
 @dataclass(frozen=True)
@@ -87,30 +89,6 @@ def owns_fn(replica: str, live: tuple[str, ...], copies: int, pinned: dict[str, 
     return owns
 
 
-def not_owned(keys: dict[bytes, bytes], snapshot: list[bytes],
-              owns: Callable[[str], bool]) -> list[bytes]:  # fmt: skip
-    """The keys of `snapshot` whose wallet `owns` refuses (run in a thread: single dict
-    reads are safe while the loop edits `keys`)."""
-    gone: list[bytes] = []
-    verdicts: dict[bytes, bool] = {}  # wallets seen in this chunk (most have one key)
-    for start in range(0, len(snapshot), SHRINK_CHUNK):
-        verdicts.clear()
-        for key in snapshot[start : start + SHRINK_CHUNK]:
-            wallet = keys.get(key)
-            if wallet is None:
-                continue
-            ours = verdicts.get(wallet)
-            if ours is None:
-                ours = verdicts[wallet] = owns(wallet.hex())
-            if not ours:
-                gone.append(key)
-    return gone
-
-
-def _distinct(items: list[bytes]) -> int:
-    return len(set(items))
-
-
 class Watching:
     """The replica's view and how it is kept current: full scans in a worker thread (one at
     a time, asked for through `wanted`), small edits for changes made here, pins."""
@@ -124,7 +102,7 @@ class Watching:
         self.pinned: dict[str, float] = {}  # wallet -> until: watched here, owner or not
         self.wanted = asyncio.Event()
         self.scans = 0  # full scans installed (operators: /health; tests)
-        self.shrinks = 0  # re-plans done in place (replicas joined)
+        self.replans = 0  # re-plans done in place (replan.py)
         self.plan: tuple[tuple[str, ...], int] | None = None  # live set, copies of the view
         self.followed = 0  # changes applied from the change log
 
@@ -149,35 +127,53 @@ class Watching:
         self._install(scan(self.db.registry, self._owns()), self.seq, plan)
 
     async def reload(self) -> None:
-        """Re-plan: in place if replicas only joined (`_shrink`), else a full scan in a worker
-        thread on a connection of its own; the loop goes on meanwhile."""
-        plan = self._planning()
-        if self._only_shrinks(plan) and self.follow() is not None:
-            await self._shrink(plan)
+        """Re-plan. While the view is current (the change log reaches it), in place: keys of
+        wallets gained are added, those of wallets lost dropped (replan.py); else (a gap,
+        never planned, other copies) a full scan in a worker thread on a connection of its
+        own. The loop goes on meanwhile."""
+        plan, old = self._planning(), self.plan
+        if old is not None and old[1] == plan[1] and self.follow() is not None:
+            if not set(old[0]) <= set(plan[0]) and not await self._grow():
+                self.wanted.set()  # too far behind after the stream: a full scan next
+                return
+            await self._shrink()
+            self.plan = plan
+            self.replans += 1
             return
         started = self.seq
         view = await asyncio.to_thread(scan_in_thread, self.target, self._owns())
         self._install(view, started, plan)
 
-    def _only_shrinks(self, plan: tuple[tuple[str, ...], int]) -> bool:
-        """The new plan can only take wallets away: same copies, every replica of the old
-        live set still live. Rendezvous hashing ranks each (replica, wallet) pair on its own,
-        so more replicas never put this one into a wallet's top `copies`."""
-        old = self.plan
-        return old is not None and old[1] == plan[1] and set(old[0]) <= set(plan[0])
+    async def _grow(self) -> bool:
+        """Add the owned keys the view lacks (replicas left). Changes committed while the
+        registry streamed are then replayed from the change log, so a stale row cannot
+        bring back a key removed meanwhile. False if the log cannot (a full scan is due)."""
+        view = self.view
+        version, found = await asyncio.to_thread(
+            replan.new_keys, self.target, view.keys, self._owns()
+        )
+        for start in range(0, len(found), replan.CHUNK):
+            for key, owner, urls in found[start : start + replan.CHUNK]:
+                if key in view.keys:
+                    continue
+                view.keys[key] = owner
+                for url in urls:
+                    view.relays.setdefault(url, set()).add(key)
+            await asyncio.sleep(0)
+        del found
+        if view.version > version:
+            view.version = version
+        return self.follow() is not None
 
-    async def _shrink(self, plan: tuple[tuple[str, ...], int]) -> None:
-        """Drop, in place, the keys of wallets no longer ours (the view is current: `follow`
-        just ran). A full scan would build a second view beside the live one, doubling the
-        memory of a replica with a million keys while replicas join; this holds a list of
-        references. Keys pinned or edited here meanwhile are kept."""
+    async def _shrink(self) -> None:
+        """Drop the keys of wallets no longer ours (replicas joined); pinned ones stay."""
         view, owns = self.view, self._owns()
-        snapshot = list(view.keys)
-        gone = await asyncio.to_thread(not_owned, view.keys, snapshot, owns)
+        snapshot = list(view.keys)  # references only
+        gone = await asyncio.to_thread(replan.not_owned, view.keys, snapshot, owns)
         del snapshot
-        for start in range(0, len(gone), SHRINK_CHUNK):
+        for start in range(0, len(gone), replan.CHUNK):
             now = time.time()
-            for key in gone[start : start + SHRINK_CHUNK]:
+            for key in gone[start : start + replan.CHUNK]:
                 wallet = view.keys.get(key)
                 if wallet is None or self.pinned.get(wallet.hex(), 0.0) > now:
                     continue
@@ -186,11 +182,9 @@ class Watching:
                     listed.discard(key)
             await asyncio.sleep(0)  # relays and health checks go on between chunks
         del gone
-        owners_left = list(view.keys.values())  # shared objects: one per wallet
-        view.wallets = await asyncio.to_thread(_distinct, owners_left)
+        owners_left = list(view.keys.values())  # one shared object per wallet, mostly
+        view.wallets = await asyncio.to_thread(replan.distinct, owners_left)
         del owners_left
-        self.plan = plan
-        self.shrinks += 1
         self.metrics.keys.set(len(view.keys))
         self.metrics.wallets.set(view.wallets)
 

@@ -7,7 +7,11 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from relay_watcher import replan
 from relay_watcher.db import WatcherDB
 from relay_watcher.metrics import Metrics
 from relay_watcher.replicas import Membership
@@ -54,7 +58,10 @@ def _registry(tmp_path: Path, wallets: int) -> tuple[WatcherDB, list[str]]:
     return db, names
 
 
-def test_replan_after_replicas_join_is_done_in_place_and_exact(tmp_path: Path) -> None:
+def test_replans_in_place_equal_a_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replicas joining: keys dropped in place (a pinned wallet stays); replicas leaving:
+    the missing keys streamed in; a gap in the change log: a full scan. Each time the view
+    equals a fresh scan under the same ownership."""
     db, wallets = _registry(tmp_path, 90)
     membership = Membership(replica_id="r1", copies=1)
     membership.update(["r1"])
@@ -62,20 +69,51 @@ def test_replan_after_replicas_join_is_done_in_place_and_exact(tmp_path: Path) -
     watching.load()
     assert len(watching.view.keys) == 135 and watching.view.wallets == 90
 
+    def same_as_scan() -> None:
+        pins = {w: t for w, t in watching.pinned.items()}
+        expect = scan(db.registry, owns_fn("r1", membership.live, 1, pins, 0.0))
+        view = watching.view
+        assert view.keys == expect.keys and view.wallets == expect.wallets
+        assert {u: k for u, k in view.relays.items() if k} == expect.relays
+
     pinned = wallets[0]
     watching.pin(pinned)
     membership.update(["r1", "r2", "r3"])
     asyncio.run(watching.reload())
-    assert (watching.scans, watching.shrinks) == (1, 1)  # no second view was built
-    pins = {pinned: watching.pinned[pinned]}
-    expect = scan(db.registry, owns_fn("r1", membership.live, 1, pins, 0.0))
-    view = watching.view
-    assert view.keys == expect.keys and 0 < len(view.keys) < 135
-    assert view.relays == expect.relays and view.wallets == expect.wallets
-    assert key_bytes(pinned) in view.keys.values()
+    assert (watching.scans, watching.replans) == (1, 1)  # no second view was built
+    assert 0 < len(watching.view.keys) < 135 and key_bytes(pinned) in watching.view.keys.values()
+    same_as_scan()
 
-    membership.live = ("r1",)  # the others left: wallets come back, only a scan can tell
+    # a change another replica made, then "r3" leaves: its wallets are streamed in
+    gone_wallet = next(w for w in wallets[1:] if key_bytes(w) in watching.view.keys.values())
+    removed = watching.view.keys_of(gone_wallet)
+    assert db.registry.update_keys(gone_wallet, [], removed)
+    membership.live = ("r1", "r2")
     asyncio.run(watching.reload())
-    assert (watching.scans, watching.shrinks) == (2, 1)
-    assert len(watching.view.keys) == 135 and watching.view.wallets == 90
+    assert (watching.scans, watching.replans) == (1, 2)
+    assert watching.view.keys_of(gone_wallet) == []
+    same_as_scan()
+    # "r2" leaves while another replica drops one of the keys the stream has just read
+    real = replan.new_keys
+    dropped: list[str] = []
+
+    def racing(*args: Any) -> tuple[int, list[replan.New]]:
+        version, found = real(*args)
+        key, owner, _ = found[0]
+        assert db.registry.update_keys(owner.hex(), [], [key.hex()])
+        dropped.append(key.hex())
+        return version, found
+
+    monkeypatch.setattr(replan, "new_keys", racing)
+    membership.live = ("r1",)
+    asyncio.run(watching.reload())
+    assert (watching.scans, watching.replans) == (1, 3)
+    assert len(watching.view.keys) == 134 - len(removed)
+    assert dropped and dropped[0] not in watching.view.map  # the stale row did not win
+    same_as_scan()
+
+    db.base.execute("UPDATE watcher_meta SET value = value + 1 WHERE name = 'registry_version'")
+    asyncio.run(watching.reload())  # a gap in the change log: only a full scan can tell
+    assert (watching.scans, watching.replans) == (2, 3)
+    same_as_scan()
     db.close()
