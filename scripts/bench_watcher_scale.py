@@ -4,6 +4,7 @@
     .venv/bin/python scripts/bench_watcher_scale.py throughput --requests 3000 --replicas 3
     .venv/bin/python scripts/bench_watcher_scale.py failover
     .venv/bin/python scripts/bench_watcher_scale.py queue     # claim throughput of the SQL queue
+    .venv/bin/python scripts/bench_watcher_scale.py view --wallets 200000  # bytes per key, by line
 
 Everything runs on this machine: a PostgreSQL 15 server in a temp folder (tests/pg.py),
 nostr-sdk's LocalRelay, `python -m relay_watcher serve --database-url` replicas, and a fast
@@ -449,6 +450,44 @@ def queue(server: PostgresServer, jobs: int) -> None:
           f"from 3 connections (200 wallets, 2 per wallet)", flush=True)  # fmt: skip
 
 
+# -- where a view's bytes go ------------------------------------------------------------------
+
+
+def view_bytes(folder: Path, wallets: int) -> None:
+    """tracemalloc of one registry scan in this process (SQLite, one key per wallet): the
+    Python side of a replica's memory per key, grouped by the line that allocated it."""
+    import sqlite3
+    import tracemalloc
+
+    from relay_watcher.watching import scan
+
+    path = folder / "view.db"
+    WatcherDB(path).close()
+    relays = json.dumps(["ws://127.0.0.1:9"])
+    rows = ((f"{i:064x}", f"http://x/{i}", relays) for i in range(wallets))
+    keys = ((os.urandom(32).hex(), f"{i:064x}") for i in range(wallets))
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.executemany("INSERT INTO wallets (wallet_pubkey, function_url, relays,"
+                         " registered_at, last_registration, wake_at, info_at)"
+                         " VALUES (?, ?, ?, 0, 0, NULL, 0)", rows)  # fmt: skip
+        conn.executemany("INSERT INTO service_keys (service_pubkey, wallet_pubkey)"
+                         " VALUES (?, ?)", keys)  # fmt: skip
+    db = WatcherDB(path)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    t = time.perf_counter()
+    view = scan(db.registry, lambda _w: True)
+    took = time.perf_counter() - t
+    held, peak = tracemalloc.get_traced_memory()
+    after = tracemalloc.take_snapshot()
+    print(f"scan of {len(view.keys):,} keys: {took:.1f} s, {held / wallets:.0f} B a key held, "
+          f"{peak / wallets:.0f} B a key at the peak; by line:", flush=True)  # fmt: skip
+    for stat in after.compare_to(before, "lineno")[:6]:
+        if stat.size_diff > wallets:
+            print(f"  {stat.size_diff / wallets:5.0f} B/key  {stat.traceback}", flush=True)
+    db.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -466,8 +505,13 @@ def main() -> int:
     f.add_argument("--flags", default="", help="extra serve flags, e.g. '--replica-ttl 5'")
     q = sub.add_parser("queue")
     q.add_argument("--jobs", type=int, default=5000)
+    v = sub.add_parser("view")
+    v.add_argument("--wallets", type=int, default=200_000)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-watcher-"))
+    if args.what == "view":
+        view_bytes(folder, args.wallets)
+        return 0
     server = PostgresServer().start()
     print(f"{time.strftime('%Y-%m-%d')} {os.cpu_count()} CPUs, PostgreSQL 15 (fsync off, "
           f"loopback), python {sys.version.split()[0]}", flush=True)  # fmt: skip
