@@ -5,6 +5,7 @@ requests come back on re-subscribe and are not paid again."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +25,8 @@ pytestmark = [pytest.mark.mint, pytest.mark.timeout(240)]
 
 @contextlib.contextmanager
 def gate(target: str) -> Iterator[tuple[str, list[bytes], threading.Event]]:
-    """An HTTP hop in front of the function that holds each delivery until `open` is set."""
+    """An HTTP hop in front of the function that holds each delivery until `open` is set
+    (the watcher's registration challenge goes through at once: it is no delivery of work)."""
     seen: list[bytes] = []
     opened = threading.Event()
 
@@ -33,8 +35,9 @@ def gate(target: str) -> Iterator[tuple[str, list[bytes], threading.Event]]:
 
         def do_POST(self) -> None:  # noqa: N802
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            seen.append(body)
-            opened.wait(30)
+            if json.loads(body).get("type") != "challenge":  # registration passes at once
+                seen.append(body)
+                opened.wait(30)
             res = httpx.post(target, content=body, headers=dict(self.headers.items()), timeout=30)
             with contextlib.suppress(OSError):  # the watcher may be gone (killed)
                 self.send_response(res.status_code)
