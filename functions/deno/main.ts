@@ -254,9 +254,15 @@ async function kvtest() {
     const out: Record<string, unknown> = { pyodide: py.version, deno: Deno.version, timings };
     out.cases = toJs(await check.run(kv));
     const version = await check.racer_version(kv);
-    // the same database, counting commits in flight: the race is real only if they overlap
+    // the same database, counting commits in flight: the race is real only if they overlap.
+    // Each commit waits at a barrier until every racer has reached its commit (or 10 s pass,
+    // so a racer that failed earlier shows as fewer in flight instead of a hang): on a busy
+    // machine the first racer could otherwise commit before the last one starts.
     let inFlight = 0;
     let most = 0;
+    let arrived = 0;
+    let release!: () => void;
+    const allArrived = new Promise<void>((resolve) => (release = resolve));
     const counted = new Proxy(kv, {
       get(target, prop) {
         if (prop === "atomic") {
@@ -265,6 +271,11 @@ async function kvtest() {
             const commit = op.commit.bind(op);
             op.commit = async () => {
               most = Math.max(most, ++inFlight);
+              if (++arrived === racers) release();
+              let timer: number | undefined;
+              const late = new Promise<void>((r) => (timer = setTimeout(r, 10_000)));
+              await Promise.race([allArrived, late]);
+              clearTimeout(timer);
               try {
                 return await commit();
               } finally {
