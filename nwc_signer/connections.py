@@ -150,13 +150,10 @@ def _info_event(session: Any, state: Any, wallet: Any, connection_id: str, now: 
     """The new connection's 13194 info event, exactly as a wake-up publishes it."""
     from signer_core.crypto.secp import xonly_pubkey
     from signer_core.wake import info_events
-    from signer_core.wallets.base import keeps_metadata
 
     mine = session.service_secret(connection_id)
     pubkey = xonly_pubkey(mine).hex()
-    events = info_events(
-        session, state, wallet.methods, wallet.notifications, now, metadata=keeps_metadata(wallet)
-    )
+    events = info_events(session, state, wallet, now)
     return next((e for e in events if e["pubkey"] == pubkey), None)
 
 

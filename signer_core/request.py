@@ -33,7 +33,7 @@ from signer_core.session import StateSession
 from signer_core.state import Connection, LedgerEntry, WalletState
 from signer_core.vault.keys import registration_secret
 from signer_core.vault.sealed import Unauthorized
-from signer_core.wallets.base import FundsInFlight, keeps_metadata
+from signer_core.wallets.base import FundsInFlight
 
 log = logging.getLogger("nwc_signer.request")
 
@@ -157,14 +157,7 @@ def _key_changes(
     secret = session.service_secret(conn.id)
     proof = service_key_proof(secret, wallet_pubkey)
     wallet = open_backend(state, deps, now)
-    info = methods.connection_info_event(
-        conn,
-        secret,
-        wallet.methods,
-        wallet.notifications,
-        now,
-        metadata=keeps_metadata(wallet),
-    )
+    info = methods.connection_info_event(conn, secret, wallet, now)
     return {"add": [{"pubkey": conn.service_pubkey, "proof": proof}], "remove": []}, [info]
 
 

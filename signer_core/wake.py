@@ -25,7 +25,7 @@ from signer_core.protocol.events import Event
 from signer_core.protocol.webhook import WebhookResponse
 from signer_core.session import StateSession
 from signer_core.state import WalletState
-from signer_core.wallets.base import Wallet, keeps_metadata
+from signer_core.wallets.base import Wallet
 
 
 def handle_wake(deps: Deps, now: int) -> WebhookResponse:
@@ -38,16 +38,7 @@ def handle_wake(deps: Deps, now: int) -> WebhookResponse:
     wake_at = sync_wallet(wallet, notes, session.commit) if state.connections else None
 
     events.extend(notification_events(session, state, notes, now))
-    events.extend(
-        info_events(
-            session,
-            state,
-            wallet.methods,
-            wallet.notifications,
-            now,
-            metadata=keeps_metadata(wallet),
-        )
-    )
+    events.extend(info_events(session, state, wallet, now))
     session.commit_if_changed()  # a sync may update backend state without a receipt
     if still_pending:
         wake_at = earliest(wake_at, now + IN_FLIGHT_RECHECK_S)
@@ -86,27 +77,12 @@ def _finish_claimed(
 
 
 def info_events(
-    session: StateSession,
-    state: WalletState,
-    wallet_methods: frozenset[str],
-    wallet_notifications: frozenset[str],
-    now: int,
-    *,
-    metadata: bool = False,
+    session: StateSession, state: WalletState, wallet: Wallet, now: int
 ) -> list[Event]:
     """The replaceable 13194 info event of every live connection, for the watcher to publish."""
     events = []
     for conn in state.connections.values():
         if conn.expires_at is not None and now >= conn.expires_at:
             continue
-        events.append(
-            connection_info_event(
-                conn,
-                session.service_secret(conn.id),
-                wallet_methods,
-                wallet_notifications,
-                now,
-                metadata=metadata,
-            )
-        )
+        events.append(connection_info_event(conn, session.service_secret(conn.id), wallet, now))
     return events

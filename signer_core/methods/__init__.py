@@ -154,24 +154,19 @@ def available_extensions(
 
 
 def connection_info_event(
-    connection: Connection,
-    service_secret: bytes,
-    wallet_methods: frozenset[str],
-    wallet_notifications: frozenset[str],
-    now: int,
-    *,
-    metadata: bool = False,
+    connection: Connection, service_secret: bytes, wallet: Wallet, now: int
 ) -> Event:
-    """The 13194 info event of one connection: what it may use, tagged with its client
-    pubkey (an app that brought its own key finds its wallet-service key by `#p`)."""
+    """The 13194 info event of one connection: what it may use on this backend, tagged with
+    its client pubkey (an app that brought its own key finds its wallet-service key by `#p`)."""
     from signer_core.protocol import nip47
 
+    methods, notifications = wallet.methods, wallet.notifications
     return nip47.info_event(
         service_secret=service_secret,
-        methods=available_methods(connection, wallet_methods),
-        notifications=available_notifications(connection, wallet_notifications),
+        methods=available_methods(connection, methods),
+        notifications=available_notifications(connection, notifications),
         extensions=available_extensions(
-            connection, wallet_methods, wallet_notifications, metadata=metadata
+            connection, methods, notifications, metadata=keeps_metadata(wallet)
         ),
         client_pubkey=connection.client_pubkey,
         now=now,
