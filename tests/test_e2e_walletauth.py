@@ -29,6 +29,7 @@ from nwc_signer.connections import nwc_call
 from nwc_signer.dev.harness import run_cli
 from nwc_signer.dev.mint import DevMint
 from nwc_signer.dev.nwc_app import NwcApp
+from nwc_signer.dev.ready import wait_until_serving
 from nwc_signer.dev.relay import InProcessRelay
 from nwc_signer.dev.watcher import WatcherProcess
 from signer_core.crypto.secp import generate_private_key, xonly_pubkey
@@ -178,5 +179,9 @@ def test_local_folder_approval_publishes_the_info_event(stack: Stack) -> None:
     assert ["p", pubkey] in events[0]["tags"] and "get_balance" in events[0]["content"]
     # `nwc-signer dev` re-registers the folder's keys when they change (ConnectionWatch)
     register(stack.wallet, stack.watcher, stack.function_url, [stack.relay])
-    _, nwc = connect(str(ConnectionUri(service, [stack.relay], secret.hex())))
+    app_uri = str(ConnectionUri(service, [stack.relay], secret.hex()))
+    # the watcher subscribes to the new key after answering the registration, and the relay
+    # keeps no ephemeral request for a later subscription: wait as `nwc-signer dev` does
+    wait_until_serving(app_uri, timeout=60)
+    _, nwc = connect(app_uri)
     assert run(nwc.get_balance()).balance >= 0
