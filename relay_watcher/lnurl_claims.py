@@ -8,23 +8,17 @@ itself; it names the zap key that will sign the wallet's zap receipts (LNURL `no
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 
 from relay_watcher.db import Database
-from signer_core.crypto.secp import schnorr_sign, schnorr_verify, xonly_pubkey
-from signer_core.protocol.text import BadJson, loads, parse_uint
+from relay_watcher.registration import RegistrationError, sign_body, verify_signed
+from signer_core.crypto.secp import xonly_pubkey
 
 DOMAIN = b"nwc-signer/lightning-address/v1"
-SIGNATURE_HEADER = "x-nwc-signature"
-TIMESTAMP_HEADER = "x-nwc-timestamp"
-MAX_SKEW_S = 300
 SIGNATURE_KEPT_S = 3600
 MAX_BODY = 4096
 NAME = re.compile(r"[a-z0-9._-]{1,64}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
-HEX128 = re.compile(r"[0-9a-f]{128}")
 RESERVED = frozenset((
     "abuse", "admin", "administrator", "api", "callback", "help", "hostmaster", "info", "lnurl",
     "lnurlp", "mailer-daemon", "nobody", "noreply", "no-reply", "nostr", "operator",
@@ -53,10 +47,6 @@ def check_name(name: object) -> str:
 # --- claims (wallet side builds, watcher side verifies) ---------------------------------
 
 
-def _digest(timestamp: str, body: bytes) -> bytes:
-    return hashlib.sha256(DOMAIN + b"\n" + timestamp.encode() + b"\n" + body).digest()
-
-
 def build_claim(
     registration_secret: bytes, *, name: str, nostr_pubkey: str, now: int, action: str = "claim"
 ) -> tuple[dict[str, str], bytes]:
@@ -64,30 +54,15 @@ def build_claim(
     body = {"action": action, "wallet_pubkey": xonly_pubkey(registration_secret).hex()}
     if action == "claim":
         body.update(name=name, nostr_pubkey=nostr_pubkey)
-    raw = json.dumps(body, separators=(",", ":")).encode()
-    ts = str(now)
-    sig = schnorr_sign(_digest(ts, raw), registration_secret).hex()
-    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig, "content-type": "application/json"}, raw
+    return sign_body(DOMAIN, registration_secret, body, now)
 
 
 def verify_claim(headers: dict[str, str], body: bytes, now: int) -> tuple[dict[str, str], str]:
     """(the claim's fields, its signature); Refused(400/401) otherwise."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    ts, sig = lower.get(TIMESTAMP_HEADER, ""), lower.get(SIGNATURE_HEADER, "")
-    signed_at = parse_uint(ts, max_digits=12)
-    if signed_at is None or not HEX128.fullmatch(sig):
-        raise Refused(401, "missing or malformed signature headers")
-    if abs(now - signed_at) > MAX_SKEW_S:
-        raise Refused(401, "claim timestamp outside the allowed window")
-    try:
-        raw = loads(body)
-    except BadJson as exc:
-        raise Refused(400, f"body is not acceptable JSON: {exc}") from None
-    wallet = raw.get("wallet_pubkey") if isinstance(raw, dict) else None
-    if not isinstance(wallet, str) or not HEX64.fullmatch(wallet):
-        raise Refused(400, "wallet_pubkey must be 64 lower-case hex characters")
-    if not schnorr_verify(_digest(ts, body), bytes.fromhex(sig), bytes.fromhex(wallet)):
-        raise Refused(401, "bad claim signature")
+    try:  # signed exactly as a registration is, under this file's domain
+        raw, wallet, sig, _ = verify_signed(DOMAIN, headers, body, now, "claim")
+    except RegistrationError as exc:
+        raise Refused(exc.status, str(exc)) from None
     action = raw.get("action", "claim")
     if action == "release":
         return {"action": "release", "wallet_pubkey": wallet}, sig

@@ -53,8 +53,52 @@ class Registration:
     signature: str
 
 
+def signed_digest(domain: bytes, timestamp: str, body: bytes) -> bytes:
+    """What a wallet's registration key signs: a domain-separated hash of time and body."""
+    return hashlib.sha256(domain + b"\n" + timestamp.encode() + b"\n" + body).digest()
+
+
 def _digest(timestamp: str, body: bytes) -> bytes:
-    return hashlib.sha256(DOMAIN + b"\n" + timestamp.encode() + b"\n" + body).digest()
+    return signed_digest(DOMAIN, timestamp, body)
+
+
+def sign_body(
+    domain: bytes, registration_secret: bytes, body: dict[str, Any], now: int
+) -> tuple[dict[str, str], bytes]:
+    """Headers and JSON body of a request signed by the wallet's registration key (a
+    registration here; a lightning-address claim in lnurl_claims.py)."""
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    ts = str(now)
+    sig = schnorr_sign(signed_digest(domain, ts, raw), registration_secret).hex()
+    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig, "content-type": "application/json"}, raw
+
+
+def verify_signed(
+    domain: bytes, headers: dict[str, str], body: bytes, now: int, what: str
+) -> tuple[dict[str, Any], str, str, int]:
+    """(JSON object, wallet pubkey, signature, signed-at) of a request signed by a wallet's
+    registration key; RegistrationError(400/401) naming `what` otherwise. The body is parsed
+    (depth-bounded) before the signature is checked: the key is in the body."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    ts, sig = lower.get(TIMESTAMP_HEADER, ""), lower.get(SIGNATURE_HEADER, "")
+    signed_at = parse_uint(ts, max_digits=12)  # ASCII digits only: "²".isdigit() is True
+    if signed_at is None or not _HEX128.fullmatch(sig):
+        raise RegistrationError(401, "missing or malformed signature headers")
+    if abs(now - signed_at) > MAX_SKEW_S:
+        raise RegistrationError(401, f"{what} timestamp outside the allowed window")
+    try:
+        raw = loads(body)
+    except BadJson as exc:
+        raise RegistrationError(400, f"body is not acceptable JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RegistrationError(400, "body must be a JSON object")
+    wallet = raw.get("wallet_pubkey")
+    if not isinstance(wallet, str) or not _HEX64.fullmatch(wallet):
+        raise RegistrationError(400, "wallet_pubkey must be 64 lower-case hex characters")
+    digest = signed_digest(domain, ts, body)
+    if not schnorr_verify(digest, bytes.fromhex(sig), bytes.fromhex(wallet)):
+        raise RegistrationError(401, f"bad {what} signature")
+    return raw, wallet, sig, signed_at
 
 
 def build(
@@ -76,10 +120,7 @@ def build(
             {"pubkey": xonly_pubkey(s).hex(), "proof": service_key_proof(s, wallet_pubkey)}
             for s in service_secrets or []
         ]
-    raw = json.dumps(body, separators=(",", ":")).encode()
-    ts = str(now)
-    sig = schnorr_sign(_digest(ts, raw), registration_secret).hex()
-    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: sig, "content-type": "application/json"}, raw
+    return sign_body(DOMAIN, registration_secret, body, now)
 
 
 def _relay_url(value: object) -> str:
@@ -97,25 +138,7 @@ def _relay_url(value: object) -> str:
 
 def verify(headers: dict[str, str], body: bytes, now: int) -> Registration:
     """Parse and authenticate a registration; RegistrationError(400/401) otherwise."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    ts, sig = lower.get(TIMESTAMP_HEADER, ""), lower.get(SIGNATURE_HEADER, "")
-    signed_at = parse_uint(ts, max_digits=12)  # ASCII digits only: "²".isdigit() is True
-    if signed_at is None or not _HEX128.fullmatch(sig):
-        raise RegistrationError(401, "missing or malformed signature headers")
-    if abs(now - signed_at) > MAX_SKEW_S:
-        raise RegistrationError(401, "registration timestamp outside the allowed window")
-    # parsed before the signature is checked (the key is in the body): depth-bounded
-    try:
-        raw = loads(body)
-    except BadJson as exc:
-        raise RegistrationError(400, f"body is not acceptable JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise RegistrationError(400, "body must be a JSON object")
-    wallet = raw.get("wallet_pubkey")
-    if not isinstance(wallet, str) or not _HEX64.fullmatch(wallet):
-        raise RegistrationError(400, "wallet_pubkey must be 64 lower-case hex characters")
-    if not schnorr_verify(_digest(ts, body), bytes.fromhex(sig), bytes.fromhex(wallet)):
-        raise RegistrationError(401, "bad registration signature")
+    raw, wallet, sig, signed_at = verify_signed(DOMAIN, headers, body, now, "registration")
     action = raw.get("action", "register")
     if action == "unregister":
         return Registration(action, wallet, "", (), (), signed_at, sig)
